@@ -1,0 +1,1 @@
+"""Anime image tagger: the shared code behind the seven pipeline scripts."""

@@ -1,0 +1,75 @@
+"""Filesystem helpers: atomic writes, hard links, paths kept inside a folder."""
+import contextlib
+import csv
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix=None):
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".part", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path, data):
+    """Write `data` to `path` so the file appears only when complete."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+
+@contextlib.contextmanager
+def atomic_csv_writer(path, header):
+    """Yield a csv.writer whose file replaces `path` only when the block succeeds."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            yield writer
+
+
+def link_or_copy(src, dst):
+    """Hard-link `src` to `dst`, copying where the file system has no hard links."""
+    dst = Path(dst)
+    with atomic_path(dst) as tmp:
+        os.unlink(tmp)
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+
+
+def inside(root, path):
+    """True if `path` resolves to a location inside folder `root`."""
+    root = Path(root).resolve()
+    try:
+        Path(path).resolve().relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def move_aside(path, dest_dir, root=None):
+    """Move `path` into `dest_dir`, keeping its path relative to `root`; never overwrite."""
+    path = Path(path)
+    rel = path.relative_to(root) if root else Path(path.name)
+    target = Path(dest_dir) / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while target.exists():
+        target = target.with_name(f"{rel.stem}.{n}{rel.suffix}")
+        n += 1
+    shutil.move(str(path), str(target))
+    return target
