@@ -1,0 +1,115 @@
+"""Validate the grouped images, remove exact duplicates and cap each tag folder.
+
+Every image under DATA_DIR/anime_images is fully decoded; broken ones and duplicates (same
+bytes or same pixels under another id) are moved to DATA_DIR/quarantine/ with the reason
+(deleted only with --delete). Then each tag folder keeps at most --max-per-tag entries;
+capping removes only that folder's hard link, so the image stays in its other folders.
+
+Examples:
+  python check.py                                   # cap at 1,000 per tag (the original)
+  python check.py --max-per-tag 0                   # validate and dedupe only
+"""
+import json
+from collections import Counter
+
+from tagger import cli
+from tagger.checking import by_folder, choose_capped, find_duplicates, gather, inspect_all
+from tagger.fsutil import atomic_csv_writer, move_aside
+from tagger.fetch import read_errors
+from tagger.grouping import image_paths
+from tagger.progress import bar
+from tagger.tags import folder_to_tag
+
+
+def parse_args(argv=None):
+    parser = cli.make_parser(__doc__)
+    cli.add_data_dir(parser)
+    parser.add_argument("--max-per-tag", type=int, default=1000,
+                        help="entries kept per tag folder; 0 = no cap")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="expected side in pixels (default: the one deal.py recorded)")
+    cli.add_seed(parser)
+    parser.add_argument("--delete", action="store_true",
+                        help="delete invalid and duplicate files instead of quarantining them")
+    cli.add_workers(parser, cli.default_workers(), "processes")
+    args = parser.parse_args(argv)
+    if args.image_size is None:
+        recorded = args.data_dir / "deal_args.json"
+        args.image_size = (json.loads(recorded.read_text())["image_size"] if recorded.exists()
+                           else cli.DEFAULT_IMAGE_SIZE)
+    return args
+
+
+def remove(picture, reason, args, log):
+    """Quarantine (or delete) every tag-folder entry of a picture, logging why."""
+    root = args.data_dir / "anime_images"
+    for path in picture.entries:
+        if args.delete:
+            path.unlink()
+            log.append((str(path.relative_to(root)), "", reason))
+        else:
+            target = move_aside(path, args.data_dir / "quarantine", root)
+            log.append((str(path.relative_to(root)), str(target.relative_to(args.data_dir)), reason))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    root = args.data_dir / "anime_images"
+    if not root.is_dir():
+        cli.fail(f"{root} does not exist; run deal.py first")
+    paths = list(image_paths(root))
+    before = Counter(p.parent.name for p in paths)
+    pictures = gather(paths)
+    with bar(len(pictures), "check", "img") as progress:
+        inspect_all(pictures, args.image_size, args.workers, lambda: progress.update(1))
+    log, removed = [], Counter()
+    duplicates = find_duplicates(pictures.values())
+    for picture in pictures.values():
+        reason = picture.reason or (f"duplicate of id {duplicates[id(picture)]}"
+                                    if id(picture) in duplicates else None)
+        if reason:
+            remove(picture, reason, args, log)
+            removed.update(("invalid" if picture.reason else "duplicate", p.parent.name)
+                           for p in picture.entries)
+    kept = [p for p in image_paths(root)]
+    capped = choose_capped(by_folder(kept), args.max_per_tag, args.seed)
+    for folder, entries in capped.items():
+        for path in entries:
+            path.unlink()  # a hard link: the image stays in DATA_DIR/resized and other folders
+    write_reports(args, before, removed, capped, log)
+    return before, removed, capped
+
+
+def write_reports(args, before, removed, capped, log):
+    """Print the per-tag table and write check_report.csv, capped.csv and the quarantine log."""
+    rows = []
+    for folder in sorted(before, key=lambda f: -before[f]):
+        invalid, dup = removed["invalid", folder], removed["duplicate", folder]
+        cap = len(capped.get(folder, ()))
+        rows.append((folder_to_tag(folder), before[folder], invalid, dup, cap,
+                     before[folder] - invalid - dup - cap))
+    header = ("tag", "before", "invalid", "duplicate", "capped", "after")
+    with atomic_csv_writer(args.data_dir / "check_report.csv", header) as writer:
+        writer.writerows(rows)
+    with atomic_csv_writer(args.data_dir / "capped.csv", ("tag", "id")) as writer:
+        old = read_errors(args.data_dir / "capped.csv")
+        writer.writerows([(r["tag"], r["id"]) for r in old] +
+                         [(folder_to_tag(f), p.stem) for f, ps in capped.items() for p in ps])
+    log_path = args.data_dir / ("deleted.csv" if args.delete else "quarantine/reasons.csv")
+    with atomic_csv_writer(log_path, ("entry", "moved_to", "reason")) as writer:
+        old = read_errors(log_path)
+        writer.writerows([(r["entry"], r["moved_to"], r["reason"]) for r in old] + log)
+    width = max([len(r[0]) for r in rows] + [3])
+    print(f"{'tag':<{width}}  {'before':>7}  {'invalid':>7}  {'dup':>5}  {'capped':>7}  {'after':>7}")
+    for r in rows:
+        print(f"{r[0]:<{width}}  {r[1]:>7,}  {r[2]:>7,}  {r[3]:>5,}  {r[4]:>7,}  {r[5]:>7,}")
+    n_bad = len({e for e, _, r in log if not r.startswith("duplicate")})
+    n_dup = len(log) - n_bad
+    print(f"checked {sum(before.values()):,} entries in {len(before)} tag folders: "
+          f"{'deleted' if args.delete else 'quarantined'} {n_bad:,} invalid and {n_dup:,} "
+          f"duplicate entries ({log_path}), capped {sum(map(len, capped.values())):,} "
+          f"entries at {args.max_per_tag:,} per tag; report in {args.data_dir / 'check_report.csv'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Download the thumbnails (preview_url) of a Safebooru CSV's posts into DATA_DIR/images.
+
+Examples:
+  python download.py                                # first 100,000 rows of data/all_data.csv
+  python download.py --csv all_data.csv --limit 0 --workers 32 --max-rps 20
+  python download.py --retry-failed                 # only the posts listed in download_errors.csv
+"""
+from collections import Counter
+
+from tagger import cli
+from tagger.fetch import ERROR_HEADER, Downloader, FetchConfig, check_url, existing_images, read_errors
+from tagger.fsutil import atomic_csv_writer
+from tagger.progress import bar, count_lines
+from tagger.safebooru import BadRow, CsvFormatError, open_csv, read_rows
+
+
+def parse_args(argv=None):
+    parser = cli.make_parser(__doc__)
+    cli.add_data_dir(parser)
+    cli.add_csv(parser)
+    parser.add_argument("--out", default=None, help="image folder (default: DATA_DIR/images)")
+    parser.add_argument("--limit", type=int, default=100000, help="rows to read; 0 = all")
+    cli.add_workers(parser, 16, "concurrent downloads")
+    parser.add_argument("--max-rps", type=float, default=0.0,
+                        help="cap on requests per second over all workers; 0 = no cap")
+    parser.add_argument("--retries", type=int, default=4,
+                        help="retries on timeouts, connection errors, 429 and 5xx")
+    parser.add_argument("--timeout", type=float, default=20.0, help="read timeout, seconds")
+    parser.add_argument("--max-bytes", type=int, default=2 * 1024 * 1024,
+                        help="largest body accepted as a thumbnail, bytes")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="retry only the posts listed in DATA_DIR/download_errors.csv")
+    args = cli.resolve(parser.parse_args(argv))
+    args.out = args.data_dir / "images" if args.out is None else cli.Path(args.out)
+    return args
+
+
+def plan(rows, have, failed_before, retry_failed, counts, errors, tick):
+    """Yield the posts to download; count, record and tick() the rows that are skipped."""
+    for row in rows:
+        skipped = True
+        if isinstance(row, BadRow):
+            counts["bad row"] += 1
+            errors.append((row.row, row.id, row.url, f"bad row: {row.reason}"))
+            continue
+        reason = check_url(row.url)
+        if reason:
+            counts["bad row"] += 1
+            errors.append((row.row, row.id, row.url, f"bad URL: {reason}"))
+        elif row.id in have:
+            counts["already present"] += 1
+        elif row.id in failed_before and not retry_failed:
+            counts["failed before"] += 1
+            errors.append(failed_before[row.id])
+        elif row.id in failed_before or not retry_failed:
+            skipped = False
+            yield row
+        if skipped:
+            tick()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    errors_path = args.data_dir / "download_errors.csv"
+    failed_before = {int(e["id"]): (e["row"], e["id"], e["url"], e["reason"])
+                     for e in read_errors(errors_path)
+                     if e["id"].isdigit() and not e["reason"].startswith("bad ")}
+    have = existing_images(args.out)
+    config = FetchConfig(retries=args.retries, read_timeout=args.timeout,
+                         max_bytes=args.max_bytes, max_rps=args.max_rps)
+    try:
+        open_csv(args.csv)[0].close()  # fail now, not mid-run, on a missing or wrong file
+    except CsvFormatError as exc:
+        cli.fail(exc)
+    total = count_lines(args.csv)
+    total = min(total, args.limit) if args.limit else total
+    counts, errors = Counter(), []
+    progress = bar(total, "download", "row")
+
+    def on_done(post, reason):
+        progress.update(1)
+        counts["failed" if reason else "downloaded"] += 1
+        if reason:
+            errors.append((post.row, post.id, post.url, reason))
+        progress.set_postfix(ok=counts["downloaded"], failed=counts["failed"], refresh=False)
+
+    posts = plan(read_rows(args.csv, args.limit), have, failed_before, args.retry_failed,
+                 counts, errors, lambda: progress.update(1))
+    try:
+        Downloader(args.out, config, args.workers).run(posts, on_done)
+    finally:
+        progress.close()
+        with atomic_csv_writer(errors_path, ERROR_HEADER) as writer:
+            writer.writerows(sorted(errors, key=lambda e: int(e[0] or 0)))
+    print(summary(counts, errors_path, args.out))
+    return counts
+
+
+def summary(counts, errors_path, out):
+    parts = [f"downloaded {counts['downloaded']:,} into {out}",
+             f"already present {counts['already present']:,}",
+             f"failed {counts['failed']:,}"]
+    if counts["failed before"]:
+        parts.append(f"not retried {counts['failed before']:,} that failed before "
+                     f"(--retry-failed tries them again)")
+    if counts["bad row"]:
+        parts.append(f"skipped {counts['bad row']:,} bad rows")
+    if counts["failed"] or counts["bad row"] or counts["failed before"]:
+        parts.append(f"see {errors_path}")
+    return ", ".join(parts)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Resize downloaded thumbnails once and group them into one hard-linked folder per tag."""
+import csv
+import os
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+from .fsutil import atomic_path, link_or_copy
+from .images import fit_square, load_rgb
+
+LABELS_HEADER = ("id", "path", "tags")
+JPEG_QUALITY = 95
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image to resize: where it is, where it goes, which tag folders get a link."""
+    row: int
+    id: int
+    src: str
+    dst: str
+    links: tuple
+    size: int
+    fit: str
+
+
+def process(job):
+    """Resize one image and link it into its tag folders; return (job, error or None)."""
+    try:
+        img = fit_square(load_rgb(job.src), job.size, job.fit)
+        with atomic_path(job.dst) as tmp:
+            img.save(tmp, "JPEG", quality=JPEG_QUALITY)
+    except Exception as exc:  # any undecodable input is recorded, never fatal
+        return job, f"unreadable: {type(exc).__name__}: {exc}"
+    for link in job.links:
+        link_or_copy(job.dst, link)
+    return job, None
+
+
+def run_jobs(jobs, workers, on_done):
+    """Process jobs on `workers` processes (1 = in this process), calling on_done(job, err)."""
+    if workers <= 1:
+        for job in jobs:
+            on_done(*process(job))
+        return
+    with get_context("spawn" if os.name == "nt" else "fork").Pool(workers) as pool:
+        for job, error in pool.imap_unordered(process, jobs, chunksize=32):
+            on_done(job, error)
+
+
+def read_labels(path):
+    """Read labels.csv into {id: (path, tags tuple)} (empty if absent)."""
+    if not os.path.isfile(path):
+        return {}
+    with open(path, newline="", encoding="utf-8") as f:
+        return {int(r["id"]): (r["path"], tuple(r["tags"].split())) for r in csv.DictReader(f)}
+
+
+def write_labels(path, labels):
+    """Write {id: (path, tags)} as labels.csv, sorted by id, atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(LABELS_HEADER)
+            for post_id in sorted(labels):
+                rel, tags = labels[post_id]
+                writer.writerow((post_id, rel, " ".join(tags)))
+
+
+def image_paths(root):
+    """Yield every file path under the tag folders of `root` (skipping hidden names)."""
+    root = Path(root)
+    if not root.is_dir():
+        return
+    for folder in sorted(os.scandir(root), key=lambda e: e.name):
+        if folder.is_dir() and not folder.name.startswith("."):
+            for entry in os.scandir(folder.path):
+                if entry.is_file() and not entry.name.startswith("."):
+                    yield Path(entry.path)

@@ -1,0 +1,78 @@
+"""Loading any image as RGB, resizing it to the model's square input, and validating files."""
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+
+FITS = ("pad", "stretch")
+# Magic numbers of the formats a booru thumbnail can have, with the extension to save under.
+_SIGNATURES = ((b"\xff\xd8\xff", "jpg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"GIF87a", "gif"),
+               (b"GIF89a", "gif"), (b"BM", "bmp"))
+
+
+def sniff_extension(data):
+    """Return the file extension for image bytes, or None if they are not a known image."""
+    for magic, ext in _SIGNATURES:
+        if data.startswith(magic):
+            return ext
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def to_rgb(img):
+    """Convert any Pillow image to RGB; transparency is composited onto white."""
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def load_rgb(source):
+    """Fully decode an image file (path or bytes) and return it as RGB; raises on bad files."""
+    if isinstance(source, (bytes, bytearray)):
+        source = io.BytesIO(source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(source) as img:
+            img.load()  # decodes every byte: a truncated file raises OSError here
+            img = ImageOps.exif_transpose(img) if img.getexif() else img
+            return to_rgb(img)
+
+
+def fit_square(img, size, fit="pad"):
+    """Resize an RGB image to size x size: pad with white keeping the aspect, or stretch."""
+    if fit == "stretch":
+        return img.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
+    if fit == "pad":
+        return ImageOps.pad(img, (size, size), Image.Resampling.BICUBIC, color=(255, 255, 255))
+    raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
+
+
+def prepare(source, size, fit="pad"):
+    """Load any image and return the model's input as a uint8 array of shape (size, size, 3)."""
+    img = source if isinstance(source, Image.Image) else load_rgb(source)
+    return np.asarray(fit_square(to_rgb(img), size, fit), dtype=np.uint8)
+
+
+def validate(path, size=None):
+    """Fully decode an image file; return (reason or None, pixel bytes or None)."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode, dims, pixels = img.mode, img.size, img.tobytes()
+    except Exception as exc:  # Pillow raises many types for broken files
+        return f"unreadable: {type(exc).__name__}: {exc}", None
+    if mode != "RGB":
+        return f"mode {mode}, expected RGB", pixels
+    if size and dims != (size, size):
+        return f"size {dims[0]}x{dims[1]}, expected {size}x{size}", pixels
+    return None, pixels
