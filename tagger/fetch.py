@@ -98,27 +98,29 @@ def _read_body(response, max_bytes):
     return b"".join(chunks)
 
 
-_TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+_BODY_ERRORS = (requests.ConnectionError, requests.Timeout,
+                requests.exceptions.ChunkedEncodingError)
 
 
 def fetch_image(session, url, config, limiter):
     """GET one image; return (bytes, extension). Raises ValueError or requests errors."""
     for attempt in range(config.retries + 1):
         limiter.wait()
-        try:
-            with session.get(url, stream=True,
-                             timeout=(config.connect_timeout, config.read_timeout)) as response:
-                if response.status_code != 200:
-                    raise ValueError(f"HTTP {response.status_code} {response.reason}")
+        # urllib3's Retry covers everything up to the response headers (connect errors,
+        # timeouts, 429/5xx with Retry-After); a body cut off or stalled midway is retried
+        # here with the same exponential backoff.
+        with session.get(url, stream=True,
+                         timeout=(config.connect_timeout, config.read_timeout)) as response:
+            if response.status_code != 200:
+                raise ValueError(f"HTTP {response.status_code} {response.reason}")
+            content_type = response.headers.get("Content-Type", "?")
+            try:
                 data = _read_body(response, config.max_bytes)
-                content_type = response.headers.get("Content-Type", "?")
-            break
-        except _TRANSIENT:
-            # urllib3 retries failures up to the response headers; a body cut off midway
-            # or stalled past the read timeout is retried here, with the same backoff.
-            if attempt == config.retries:
-                raise
-            time.sleep(min(30.0, config.backoff * 2 ** attempt))
+                break
+            except _BODY_ERRORS:
+                if attempt == config.retries:
+                    raise
+        time.sleep(min(30.0, config.backoff * 2 ** attempt))
     if not data:
         raise ValueError("empty body")
     ext = sniff_extension(data)
@@ -179,6 +181,8 @@ class Downloader:
     def run(self, posts, on_done):
         """Download every post, calling on_done(post, reason_or_None) as each finishes."""
         self.images_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.images_dir.glob(".*.part"):
+            stale.unlink()  # a killed run's unfinished download; it is fetched again
         with ThreadPoolExecutor(self.workers, thread_name_prefix="download") as pool:
             pending = {}
             for post in posts:

@@ -1,0 +1,129 @@
+"""Shared fixtures: a real HTTP server on 127.0.0.1 with scripted faults, and data makers."""
+import csv
+import io
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the scripts and the tagger package, without an install step
+
+HEADER = ["id", "created_at", "rating", "score", "sample_url", "sample_width",
+          "sample_height", "preview_url", "tags"]
+
+
+def image_bytes(color=(200, 30, 30), size=(150, 120), fmt="JPEG", mode="RGB", **save):
+    """Encode a small image with a pattern (so it is not flat) in the given format."""
+    rng = np.random.default_rng(sum(color) + size[0])
+    arr = np.clip(np.array(color) + rng.integers(-20, 20, (size[1], size[0], 3)), 0, 255)
+    img = Image.fromarray(arr.astype(np.uint8)).convert(mode)
+    buf = io.BytesIO()
+    img.save(buf, fmt, **save)
+    return buf.getvalue()
+
+
+class Reply:
+    """One scripted response: status, headers, body, a delay, or a body cut short."""
+
+    def __init__(self, status=200, body=b"", headers=None, delay=0.0, truncate=None):
+        self.status, self.body, self.delay, self.truncate = status, body, delay, truncate
+        self.headers = dict(headers or {})
+
+
+class Server:
+    """Routes path -> list of Replies (used in order, the last one repeats); logs requests."""
+
+    def __init__(self):
+        self.routes, self.log, self.lock = {}, [], threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def route(self, path, *replies):
+        self.routes[path] = list(replies)
+        return f"{self.url}{path}"
+
+    def image(self, path, **kwargs):
+        return self.route(path, Reply(200, image_bytes(**kwargs), {"Content-Type": "image/jpeg"}))
+
+    def hits(self, path):
+        return [entry for entry in self.log if entry[0] == path]
+
+    def _next_reply(self, path):
+        with self.lock:
+            replies = self.routes.get(path)
+            if not replies:
+                return Reply(404, b"not found")
+            return replies.pop(0) if len(replies) > 1 else replies[0]
+
+    def _handler(server):
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                with server.lock:
+                    server.log.append((self.path, time.monotonic(), dict(self.headers)))
+                reply = server._next_reply(self.path)
+                time.sleep(reply.delay)
+                self.send_response(reply.status)
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                body = reply.body[:reply.truncate] if reply.truncate is not None else reply.body
+                try:
+                    self.wfile.write(body)
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    return
+                if reply.truncate is not None:
+                    self.close_connection = True
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    srv = Server()
+    yield srv
+    srv.close()
+
+
+def write_csv(path, rows, header=HEADER, bom=False):
+    """Write rows (dicts with id, url, tags, or raw lists) in the Safebooru layout."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8-sig" if bom else "utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for row in rows:
+            if isinstance(row, dict):
+                url = row.get("url", "")
+                row = [row["id"], "1546300800", "s", "0", url, "150", "120", url, row["tags"]]
+            writer.writerow(row)
+    return path
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    d = tmp_path / "data"
+    d.mkdir()
+    return d
