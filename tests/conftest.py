@@ -127,3 +127,19 @@ def data_dir(tmp_path):
     d = tmp_path / "data"
     d.mkdir()
     return d
+
+
+def make_downloaded(data_dir, posts, dic):
+    """Lay out what download.py and set_dic.py leave: images/<id>.<ext>, the CSV, dic.txt.
+
+    `posts` is a list of (id, tags string, image bytes or None for not downloaded).
+    """
+    images = data_dir / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    for post_id, _, data in posts:
+        if data is not None:
+            ext = "png" if data.startswith(b"\x89PNG") else "jpg"
+            (images / f"{post_id}.{ext}").write_bytes(data)
+    write_csv(data_dir / "all_data.csv",
+              [{"id": i, "url": f"http://x/{i}.jpg", "tags": tags} for i, tags, _ in posts])
+    (data_dir / "dic.txt").write_text("".join(t + "\n" for t in dic))

@@ -1,0 +1,104 @@
+"""deal.py: resize once, hard-link into tag folders, labels.csv, errors, reruns."""
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import deal
+from conftest import image_bytes, make_downloaded, read_csv
+from tagger.tags import tag_to_folder
+
+COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30)]
+
+
+def run(data_dir, *flags):
+    return deal.main(["--data-dir", str(data_dir), "--workers", "2", *flags])
+
+
+def posts(n=4):
+    tags = ["1girl smile hat", "1girl solo", "smile", "solo other"]
+    return [(i + 1, tags[i % 4], image_bytes(COLOURS[i % 4], (150, 100))) for i in range(n)]
+
+
+def test_groups_resized_images_into_hard_linked_tag_folders(data_dir):
+    make_downloaded(data_dir, posts(), ["1girl", "smile", "hat"])
+    counts = run(data_dir, "--image-size", "64")
+    assert counts["resized"] == 3 and counts["no dictionary tag"] == 1
+    out = data_dir / "anime_images"
+    assert sorted(os.listdir(out / "1girl")) == ["1.jpg", "2.jpg"]
+    assert sorted(os.listdir(out / "smile")) == ["1.jpg", "3.jpg"]
+    assert os.listdir(out / "hat") == ["1.jpg"]
+    one = [out / "1girl" / "1.jpg", out / "smile" / "1.jpg", out / "hat" / "1.jpg",
+           data_dir / "resized" / "1.jpg"]
+    assert len({p.stat().st_ino for p in one}) == 1  # one image on disk
+    img = Image.open(out / "smile" / "3.jpg")
+    assert img.size == (64, 64) and img.mode == "RGB"
+    labels = {r["id"]: r for r in read_csv(data_dir / "labels.csv")}
+    assert labels["1"]["tags"] == "1girl smile hat" and labels["1"]["path"] == "resized/1.jpg"
+    assert set(labels) == {"1", "2", "3"}
+
+
+def test_pad_is_default_and_stretch_is_the_original(data_dir):
+    make_downloaded(data_dir, [(1, "smile", image_bytes((0, 0, 200), (200, 100)))], ["smile"])
+    run(data_dir, "--image-size", "50")
+    padded = np.asarray(Image.open(data_dir / "anime_images" / "smile" / "1.jpg"))
+    assert padded[2, 25].min() > 240 and padded[25, 25, 2] > 150  # white bar, blue middle
+    run(data_dir, "--image-size", "50", "--fit", "stretch", "--overwrite")
+    stretched = np.asarray(Image.open(data_dir / "anime_images" / "smile" / "1.jpg"))
+    assert stretched[2, 25, 2] > 150 and stretched[2, 25, 0] < 80
+
+
+def test_unreadable_images_are_listed_and_never_stop_the_run(data_dir, capsys):
+    broken = image_bytes()[:300]
+    make_downloaded(data_dir, posts(3) + [(9, "smile", broken), (10, "smile", b"not an image"),
+                                          (11, "smile", None)], ["1girl", "smile"])
+    counts = run(data_dir)
+    assert counts["resized"] == 3 and counts["failed"] == 2 and counts["not downloaded"] == 1
+    errors = {r["id"]: r["reason"] for r in read_csv(data_dir / "deal_errors.csv")}
+    assert set(errors) == {"9", "10"} and all(r.startswith("unreadable") for r in errors.values())
+    assert "9" not in {r["id"] for r in read_csv(data_dir / "labels.csv")}
+    assert "skipped 2" in capsys.readouterr().out
+
+
+def test_rerun_skips_done_and_does_not_undo_removals(data_dir):
+    make_downloaded(data_dir, posts(), ["1girl", "smile"])
+    run(data_dir)
+    (data_dir / "anime_images" / "smile" / "1.jpg").unlink()  # as check.py's cap would
+    counts = run(data_dir)
+    assert counts["already done"] == 3 and counts["resized"] == 0
+    assert not (data_dir / "anime_images" / "smile" / "1.jpg").exists()
+    assert len(read_csv(data_dir / "labels.csv")) == 3
+
+
+def test_refuses_to_mix_image_sizes_without_overwrite(data_dir, capsys):
+    make_downloaded(data_dir, posts(), ["smile"])
+    run(data_dir, "--image-size", "64")
+    with pytest.raises(SystemExit):
+        run(data_dir, "--image-size", "100")
+    assert "--overwrite" in capsys.readouterr().err
+    run(data_dir, "--image-size", "100", "--overwrite")
+    assert Image.open(data_dir / "anime_images" / "smile" / "1.jpg").size == (100, 100)
+
+
+def test_strange_tags_stay_inside_the_output_folder(data_dir, tmp_path):
+    strange = ["..", "../../escape", "/\\/\\/\\", ":d", "con", "?", "c:", "^_^"]
+    make_downloaded(data_dir, [(1, " ".join(strange), image_bytes())], strange)
+    run(data_dir)
+    folders = sorted(os.listdir(data_dir / "anime_images"))
+    assert len(folders) == len(strange)
+    assert sorted(tag_to_folder(t) for t in strange) == folders
+    for folder in folders:
+        assert os.listdir(data_dir / "anime_images" / folder) == ["1.jpg"]
+    outside = {p for p in tmp_path.rglob("*")} - {p for p in tmp_path.rglob("*") if data_dir in p.parents or p == data_dir}
+    assert outside == set()
+    assert read_csv(data_dir / "labels.csv")[0]["tags"].split() == strange
+
+
+def test_limit_and_missing_dictionary(data_dir, capsys):
+    make_downloaded(data_dir, posts(), ["1girl", "smile"])
+    assert run(data_dir, "--limit", "1")["resized"] == 1
+    (data_dir / "dic.txt").unlink()
+    with pytest.raises(SystemExit):
+        run(data_dir)
+    assert "Run set_dic.py first" in capsys.readouterr().err
