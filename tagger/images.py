@@ -22,18 +22,19 @@ def sniff_extension(data):
 
 
 def to_rgb(img):
-    """Convert any Pillow image to RGB; transparency is composited onto white."""
-    if img.mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8))
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return img.convert("RGB") if img.mode != "RGB" else img
+    """Return any Pillow image as a new 8-bit RGB image; transparency is composited onto white."""
+    if img.mode in ("La", "RGBa"):  # premultiplied alpha: colour + (1 - alpha) * white
+        values = np.asarray(img, dtype=np.int32)
+        flat = np.clip(values[..., :-1] + 255 - values[..., -1:], 0, 255).astype(np.uint8)
+        return Image.fromarray(flat.squeeze(-1) if flat.shape[-1] == 1 else flat).convert("RGB")
+    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+        values = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") else max(255.0, float(values.max()))
+        img = Image.fromarray(np.clip(values * (255 / top), 0, 255).round().astype(np.uint8))
+    if img.has_transparency_data:
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, img.convert("RGBA")).convert("RGB")
+    return img.convert("RGB")
 
 
 def load_rgb(source):
@@ -59,8 +60,8 @@ def fit_square(img, size, fit="pad"):
 
 def prepare(source, size, fit="pad"):
     """Load any image and return the model's input as a uint8 array of shape (size, size, 3)."""
-    img = source if isinstance(source, Image.Image) else load_rgb(source)
-    return np.asarray(fit_square(to_rgb(img), size, fit), dtype=np.uint8)
+    img = to_rgb(source) if isinstance(source, Image.Image) else load_rgb(source)
+    return np.asarray(fit_square(img, size, fit), dtype=np.uint8)
 
 
 def validate(path, size=None):

@@ -60,6 +60,7 @@ def test_small_picture_is_enlarged_with_tags_beside_it():
     lines = text_lines(out.crop((400, 0, out.width, out.height)))
     assert len(lines) == len(TAGS)
     assert min(lines) >= 0.5 * font_px and font_px >= 12
+    assert len(text_lines(out.crop((400, 0, 460, out.height)))) == len(TAGS), "tag names missing"
 
 
 def test_medium_picture_is_not_covered_or_resampled():
@@ -83,6 +84,8 @@ def test_4k_screenshot_gets_a_legible_panel_in_its_corner():
     lines = text_lines(out, original=screenshot)
     assert len(lines) == len(TAGS)
     assert min(lines) >= 0.5 * font_px
+    names = text_lines(out.crop((0, 0, 300, 2160)), original=screenshot.crop((0, 0, 300, 2160)))
+    assert len(names) == len(TAGS), "tag names missing"
 
 
 def test_too_many_tags_for_the_picture_are_summarised():
@@ -225,6 +228,13 @@ def test_prediction_grid_shape_and_upscaling():
     as_uint8 = render.prediction_grid((images * 255).round().astype(np.uint8), predicted,
                                       [["a", "c"]] * 5, columns=4)
     assert np.abs(grid.astype(int) - as_uint8).max() <= 1
+
+
+def test_prediction_grid_enlarges_small_thumbnails():
+    blue = np.zeros((1, 64, 64, 3), np.uint8)
+    blue[..., 2] = 255
+    grid = render.prediction_grid(blue, [[("a", 0.9)]], [["a"]])
+    assert count_colour(grid, (0, 0, 255)) >= 0.9 * 192 * 192
 
 
 def count_colour(grid, colour):
