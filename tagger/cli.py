@@ -83,3 +83,14 @@ def save_args(path, args):
     data = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def add_run(parser, default="runs/tagger"):
+    parser.add_argument("--run", type=Path, default=Path(default),
+                        help="run folder: model.keras, dic.txt, logs/, history.csv, split.csv")
+
+
+def recorded_image_size(data_dir):
+    """The image size deal.py recorded in DATA_DIR/deal_args.json, else the default."""
+    path = Path(data_dir) / "deal_args.json"
+    return json.loads(path.read_text())["image_size"] if path.exists() else DEFAULT_IMAGE_SIZE

@@ -1,0 +1,69 @@
+"""Reading a trained run folder: the model, its dictionary, thresholds and settings."""
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .images import prepare
+from .tags import load_dic
+
+
+@dataclass
+class Run:
+    """A trained run: predicts tag scores for images prepared as in training."""
+    path: Path
+    model: object
+    tags: list
+    thresholds: np.ndarray
+    settings: dict
+
+    @property
+    def image_size(self):
+        return int(self.settings["image_size"])
+
+    def predict(self, arrays, batch_size=256):
+        """Scores (n, n_tags) for uint8 arrays (n, size, size, 3), in batches."""
+        return self.model.predict(np.asarray(arrays, np.float32), batch_size=batch_size,
+                                  verbose=0)
+
+
+def load_run(path):
+    """Load RUN/model.keras with the dic.txt and thresholds.csv it was trained with."""
+    path = Path(path)
+    if not (path / "model.keras").is_file():
+        raise FileNotFoundError(f"{path}/model.keras not found: train first (python train.py "
+                                f"--run {path}), or pass --run with a trained run folder")
+    import keras
+
+    tags = load_dic(path / "dic.txt")
+    settings = json.loads((path / "args.json").read_text())
+    thresholds = np.full(len(tags), 0.5)
+    if (path / "thresholds.csv").is_file():
+        with open(path / "thresholds.csv", newline="") as f:
+            by_tag = {r["tag"]: float(r["threshold"]) for r in csv.DictReader(f)}
+        thresholds = np.array([by_tag.get(t, 0.5) for t in tags])
+    return Run(path, keras.models.load_model(path / "model.keras"), tags, thresholds, settings)
+
+
+def data_fit(data_dir):
+    """The --fit deal.py used for DATA_DIR (pad when it left no record)."""
+    record = Path(data_dir) / "deal_args.json"
+    return json.loads(record.read_text()).get("fit", "pad") if record.exists() else "pad"
+
+
+def prepare_batches(sources, size, fit, batch_size, on_error):
+    """Yield (indices, uint8 array batch) of images prepared as deal.py does; skip bad ones."""
+    indices, arrays = [], []
+    for i, source in enumerate(sources):
+        try:
+            arrays.append(prepare(source, size, fit))
+            indices.append(i)
+        except Exception as exc:  # an unreadable picture is reported, the others go on
+            on_error(i, f"{type(exc).__name__}: {exc}")
+        if len(arrays) == batch_size:
+            yield indices, np.stack(arrays)
+            indices, arrays = [], []
+    if arrays:
+        yield indices, np.stack(arrays)

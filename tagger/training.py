@@ -1,0 +1,126 @@
+"""Keras plumbing for train.py: strategy, compilation, callbacks that survive a restart."""
+import csv
+import json
+import os
+
+import keras
+import numpy as np
+
+from .render import prediction_grid
+
+# What each objective tracks, and which way is better.
+MONITORS = {"val_loss": "min", "val_pr_auc": "max", "val_f1": "max", "val_accuracy": "max"}
+
+
+def choose_strategy(mixed_precision="auto"):
+    """MirroredStrategy over every GPU (mixed precision on them by default), else the CPU."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if mixed_precision == "on" or (mixed_precision == "auto" and gpus):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    strategy = tf.distribute.MirroredStrategy() if gpus else tf.distribute.get_strategy()
+    return strategy, len(gpus)
+
+
+def compile_model(model, loss, learning_rate, n_tags, label_smoothing=0.0):
+    """Compile with Adam and the objective's loss and metrics."""
+    if loss == "bce":
+        loss_fn = keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
+        metrics = [keras.metrics.Precision(thresholds=0.5, name="precision"),
+                   keras.metrics.Recall(thresholds=0.5, name="recall"),
+                   keras.metrics.F1Score(average="micro", threshold=0.5, name="f1"),
+                   keras.metrics.AUC(curve="PR", multi_label=True, num_labels=n_tags,
+                                     name="pr_auc")]
+    else:
+        loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    model.compile(keras.optimizers.Adam(learning_rate), loss_fn, metrics=metrics)
+    return model
+
+
+def read_history(path, before_epoch=None):
+    """Rows of history.csv as dicts of floats, keeping only epochs below `before_epoch`."""
+    if not os.path.isfile(path):
+        return []
+    with open(path, newline="") as f:
+        rows = [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
+    return [r for r in rows if before_epoch is None or r["epoch"] < before_epoch]
+
+
+def rewrite_history(path, rows):
+    """Keep only `rows` in history.csv (drops epochs a restart will run again)."""
+    if not rows:
+        if os.path.exists(path):
+            os.remove(path)
+        return
+    keys = list(rows[0])
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, keys)
+        writer.writeheader()
+        writer.writerows({k: (int(v) if k == "epoch" else v) for k, v in r.items()} for r in rows)
+
+
+def resumed_epoch(backup_dir):
+    """The number of finished epochs recorded by BackupAndRestore (0 if none)."""
+    path = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as f:
+        return int(json.load(f)["epoch"])
+
+
+def best_so_far(history, monitor):
+    """(best value, epochs since it) of `monitor` in earlier history, or (None, 0)."""
+    values = [r[monitor] for r in history if monitor in r]
+    if not values:
+        return None, 0
+    pick = np.argmin if MONITORS[monitor] == "min" else np.argmax
+    best = int(pick(values))
+    return float(values[best]), len(values) - 1 - best
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping that starts from the best value and patience used before a restart."""
+
+    def __init__(self, best, wait, **kwargs):
+        super().__init__(**kwargs)
+        self._resume_best, self._resume_wait = best, wait
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self._resume_best is not None:
+            self.best, self.wait = self._resume_best, self._resume_wait
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the optimizer's learning rate to each epoch's logs (TensorBoard and history.csv)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(
+                self.model.optimizer.learning_rate))
+
+
+class ValidationImages(keras.callbacks.Callback):
+    """Draws a few validation images with their predicted tags into TensorBoard each epoch."""
+
+    def __init__(self, log_dir, images, labels, tags, top_k=5):
+        super().__init__()
+        self.log_dir, self.images, self.labels = log_dir, images, labels
+        self.tags, self.top_k = tags, top_k
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        import tensorflow as tf
+
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "images"))
+        scores = self.model.predict(self.images, verbose=0)
+        predicted = [[(self.tags[j], float(s[j])) for j in np.argsort(-s)[:self.top_k]]
+                     for s in scores]
+        true = [[self.tags[j] for j in np.flatnonzero(y)] for y in self.labels]
+        grid = prediction_grid(self.images.astype(np.uint8), predicted, true)
+        with self._writer.as_default():
+            tf.summary.image("validation predictions", grid[None], step=epoch)
+        self._writer.flush()

@@ -1,0 +1,130 @@
+"""Train the tagger on the images check.py left in DATA_DIR/anime_images.
+
+Writes RUN/: model.keras (best validation epoch), dic.txt, args.json, split.csv,
+history.csv, thresholds.csv, logs/ for TensorBoard and checkpoints/ to resume from.
+Run the same command again after an interruption and it continues from the last epoch.
+
+Examples:
+  python train.py                                   # seed CNN, multi-label, the original defaults
+  python train.py --loss softmax --run runs/original   # the original single-label objective
+  tensorboard --logdir runs                         # watch it
+"""
+import time
+
+import numpy as np
+
+from tagger import cli
+from tagger.dataset import load_examples, read_split, split_ids, write_split
+from tagger.model import LOSSES, MODELS
+from tagger.tags import load_dic, save_dic
+
+
+def parse_args(argv=None):
+    parser = cli.make_parser(__doc__)
+    cli.add_data_dir(parser)
+    cli.add_dic(parser)
+    cli.add_run(parser)
+    parser.add_argument("--model", choices=MODELS, default="seed_cnn", help="network")
+    parser.add_argument("--loss", choices=LOSSES, default="bce",
+                        help="bce: one sigmoid per tag, all of an image's tags positive; "
+                             "softmax: one sample per image and tag folder (the original)")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="input side in pixels (default: the one deal.py recorded)")
+    parser.add_argument("--epochs", type=int, default=400, help="most epochs to train")
+    parser.add_argument("--patience", type=int, default=20,
+                        help="stop after this many epochs without improvement; 0 = never")
+    parser.add_argument("--monitor", choices=("val_loss", "val_pr_auc", "val_f1", "val_accuracy"),
+                        default="val_loss", help="validation number for early stopping and "
+                                                 "the best model")
+    parser.add_argument("--batch-size", type=int, default=200, help="images per step")
+    parser.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate")
+    parser.add_argument("--label-smoothing", type=float, default=0.0, help="0..1")
+    parser.add_argument("--val-fraction", type=float, default=0.2, help="ids for validation")
+    parser.add_argument("--test-fraction", type=float, default=0.0,
+                        help="ids held out from training and tuning, for test.py only")
+    parser.add_argument("--flip", action=cli.argparse.BooleanOptionalAction, default=True,
+                        help="random horizontal flips while training")
+    parser.add_argument("--shift", type=float, default=0.0,
+                        help="random shifts up to this fraction of the side while training")
+    parser.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto",
+                        help="float16 compute: auto = on GPUs only")
+    parser.add_argument("--cache-mb", type=int, default=4096,
+                        help="keep decoded images in memory when they fit in this many MB")
+    cli.add_seed(parser)
+    cli.add_overwrite(parser, "start over; the old run folder is moved to RUN.replaced-<time>")
+    args = cli.resolve(parser.parse_args(argv))
+    if args.image_size is None:
+        args.image_size = cli.recorded_image_size(args.data_dir)
+    if args.monitor == "val_accuracy" and args.loss == "bce" or \
+            args.monitor in ("val_pr_auc", "val_f1") and args.loss == "softmax":
+        parser.error(f"--monitor {args.monitor} is not tracked with --loss {args.loss}")
+    return args
+
+
+SETTINGS_THAT_MAY_CHANGE = {"overwrite", "epochs", "patience", "cache_mb"}
+
+
+def prepare_run(args):
+    """Create, resume or refuse the run folder; return True if training should go on."""
+    run = args.run
+    if run.exists() and args.overwrite:
+        aside = run.with_name(f"{run.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+        run.rename(aside)
+        print(f"moved the previous run to {aside}")
+    if (run / "model.keras").exists() and not (run / "checkpoints").exists():
+        print(f"{run} is already trained (model.keras); pass --overwrite to train again "
+              f"or --run to name another run")
+        return False
+    if (run / "args.json").exists():
+        before = cli.json.loads((run / "args.json").read_text())
+        now = cli.json.loads(cli.json.dumps({k: str(v) if isinstance(v, cli.Path) else v
+                                             for k, v in vars(args).items()}))
+        changed = sorted(k for k in now if k not in SETTINGS_THAT_MAY_CHANGE
+                         and before.get(k) != now[k])
+        if changed:
+            cli.fail(f"{run} was started with other settings ({', '.join(changed)}); give the "
+                     f"same command to resume, --overwrite to start over, or another --run")
+    run.mkdir(parents=True, exist_ok=True)
+    cli.save_args(run / "args.json", args)
+    return True
+
+
+def split_examples(args, examples):
+    """Load or make the id split (written once, so a resumed run keeps it)."""
+    path = args.run / "split.csv"
+    if path.exists():
+        split = read_split(path)
+        missing = [i for i in examples.ids if int(i) not in split]
+        if missing:
+            cli.fail(f"{len(missing)} images (id {missing[0]}, ...) are not in {path}; the data "
+                     f"changed since this run started: use --overwrite or another --run")
+    else:
+        split = split_ids(examples.ids, args.val_fraction, args.test_fraction, args.seed)
+        write_split(path, split)
+    names = np.array([split.get(int(i), "none") for i in examples.ids])
+    return {name: examples.subset(names == name) for name in ("train", "val", "test")}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not prepare_run(args):
+        return None
+    try:
+        tags = load_dic(args.dic)
+        examples = load_examples(args.data_dir, tags)
+    except (OSError, ValueError) as exc:
+        cli.fail(exc)
+    if len(examples.ids) < 2:
+        cli.fail(f"only {len(examples.ids)} images under {args.data_dir / 'anime_images'}; "
+                 f"run deal.py and check.py first")
+    save_dic(args.run / "dic.txt", tags)
+    parts = split_examples(args, examples)
+    if not len(parts["train"].ids) or not len(parts["val"].ids):
+        cli.fail("the split left no training or no validation images; check --val-fraction")
+    from tagger.fit import fit_and_finish  # TensorFlow loads only once the inputs are sound
+
+    return fit_and_finish(args, tags, parts)
+
+
+if __name__ == "__main__":
+    main()
