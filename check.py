@@ -9,7 +9,6 @@ Examples:
   python check.py                                   # cap at 1,000 per tag (the original)
   python check.py --max-per-tag 0                   # validate and dedupe only
 """
-import json
 from collections import Counter
 
 from tagger import cli
@@ -34,9 +33,7 @@ def parse_args(argv=None):
     cli.add_workers(parser, cli.default_workers(), "processes")
     args = parser.parse_args(argv)
     if args.image_size is None:
-        recorded = args.data_dir / "deal_args.json"
-        args.image_size = (json.loads(recorded.read_text())["image_size"] if recorded.exists()
-                           else cli.DEFAULT_IMAGE_SIZE)
+        args.image_size = cli.recorded_image_size(args.data_dir)
     return args
 
 
