@@ -13,7 +13,7 @@ import numpy as np
 
 from tagger import cli
 from tagger.dataset import load_examples, read_split
-from tagger.runs import data_fit, load_run, prepare_batches
+from tagger.runs import load_run, prepare_batches
 from tagger.safebooru import BadRow, CsvFormatError, read_rows
 
 
@@ -64,7 +64,7 @@ def csv_rows(run, data_dir, csv_path, limit):
         if limit and len(ids) == limit:
             break
     skipped = []
-    batches = prepare_batches(sources, run.image_size, data_fit(data_dir), 256,
+    batches = prepare_batches(sources, run.image_size, run.fit, 256,
                               lambda i, e: skipped.append(i))
     return np.array(ids), batches, np.array(labels, np.float32).reshape(-1, len(run.tags)), skipped
 

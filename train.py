@@ -55,6 +55,7 @@ def parse_args(argv=None):
     args = cli.resolve(parser.parse_args(argv))
     if args.image_size is None:
         args.image_size = cli.recorded_image_size(args.data_dir)
+    args.fit = cli.recorded_fit(args.data_dir)  # how images are prepared for this model
     if args.monitor == "val_accuracy" and args.loss == "bce" or \
             args.monitor in ("val_pr_auc", "val_f1") and args.loss == "softmax":
         parser.error(f"--monitor {args.monitor} is not tracked with --loss {args.loss}")

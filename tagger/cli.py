@@ -92,5 +92,14 @@ def add_run(parser, default="runs/tagger"):
 
 def recorded_image_size(data_dir):
     """The image size deal.py recorded in DATA_DIR/deal_args.json, else the default."""
+    return _deal_setting(data_dir, "image_size", DEFAULT_IMAGE_SIZE)
+
+
+def recorded_fit(data_dir):
+    """The --fit deal.py recorded in DATA_DIR/deal_args.json, else pad."""
+    return _deal_setting(data_dir, "fit", "pad")
+
+
+def _deal_setting(data_dir, key, default):
     path = Path(data_dir) / "deal_args.json"
-    return json.loads(path.read_text())["image_size"] if path.exists() else DEFAULT_IMAGE_SIZE
+    return json.loads(path.read_text()).get(key, default) if path.exists() else default

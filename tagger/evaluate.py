@@ -22,6 +22,7 @@ def colour_groups(tags):
 def top_k_protocol(y_true, scores, min_common, k, credit):
     """The original test: images with more than `min_common` tags, credit per correct top-k tag."""
     keep = y_true.sum(axis=1) > min_common
+    k = min(k, y_true.shape[1])
     per_image = metrics.top_k_scores(y_true[keep], scores[keep], k=k, credit=credit)
     return keep, per_image
 

@@ -105,7 +105,7 @@ def fit(cfg, tags, parts):
           f"{len(parts['train'].ids):,} images, validating on {len(parts['val'].ids):,}, "
           f"on {where}" + (f"; resuming after epoch {start}" if start else ""), flush=True)
     t0 = time.time()
-    model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs,
+    model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, shuffle=False,
               callbacks=callbacks(cfg, tags, val_images, val_labels, start),
               verbose=1 if sys.stdout.isatty() else 2)
     return time.time() - t0

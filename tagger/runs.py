@@ -23,6 +23,11 @@ class Run:
     def image_size(self):
         return int(self.settings["image_size"])
 
+    @property
+    def fit(self):
+        """How pictures are made square for this model (deal.py's --fit)."""
+        return self.settings.get("fit", "pad")
+
     def predict(self, arrays, batch_size=256):
         """Scores (n, n_tags) for uint8 arrays (n, size, size, 3), in batches."""
         return self.model.predict(np.asarray(arrays, np.float32), batch_size=batch_size,
@@ -45,12 +50,6 @@ def load_run(path):
             by_tag = {r["tag"]: float(r["threshold"]) for r in csv.DictReader(f)}
         thresholds = np.array([by_tag.get(t, 0.5) for t in tags])
     return Run(path, keras.models.load_model(path / "model.keras"), tags, thresholds, settings)
-
-
-def data_fit(data_dir):
-    """The --fit deal.py used for DATA_DIR (pad when it left no record)."""
-    record = Path(data_dir) / "deal_args.json"
-    return json.loads(record.read_text()).get("fit", "pad") if record.exists() else "pad"
 
 
 def prepare_batches(sources, size, fit, batch_size, on_error):

@@ -143,3 +143,35 @@ def make_downloaded(data_dir, posts, dic):
     write_csv(data_dir / "all_data.csv",
               [{"id": i, "url": f"http://x/{i}.jpg", "tags": tags} for i, tags, _ in posts])
     (data_dir / "dic.txt").write_text("".join(t + "\n" for t in dic))
+
+
+SHAPE_TAGS = ("red_background", "blue_background", "circle", "square")
+
+
+def shape_image(rng, colour, shape, size=48):
+    """A learnable picture: a red or blue background with a white circle or square."""
+    from PIL import ImageDraw
+
+    img = Image.new("RGB", (size, size), (200, 40, 40) if colour == "red" else (40, 40, 200))
+    draw = ImageDraw.Draw(img)
+    r = int(rng.integers(size // 5, size // 3))
+    cx, cy = (int(v) for v in rng.integers(r, size - r, 2))
+    box = (cx - r, cy - r, cx + r, cy + r)
+    (draw.ellipse if shape == "circle" else draw.rectangle)(box, fill=(255, 255, 255))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def make_shapes_data(data_dir, n=60, image_size=24):
+    """A tiny dataset through deal.py: colour and shape tags that a CNN learns in seconds."""
+    import deal
+
+    rng = np.random.default_rng(0)
+    posts = []
+    for i in range(1, n + 1):
+        colour, shape = ("red", "blue")[i % 2], ("circle", "square")[(i // 2) % 2]
+        posts.append((i, f"{colour}_background {shape}", shape_image(rng, colour, shape)))
+    make_downloaded(data_dir, posts, SHAPE_TAGS)
+    deal.main(["--data-dir", str(data_dir), "--image-size", str(image_size), "--workers", "1"])
+    return data_dir

@@ -1,0 +1,103 @@
+"""train.py: the run folder, the split, both objectives, and resuming after a kill."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import train
+from conftest import ROOT, SHAPE_TAGS, make_shapes_data, read_csv
+from tagger.dataset import load_examples, sample_table, split_ids
+
+
+def train_args(data_dir, run, *flags):
+    return ["--data-dir", str(data_dir), "--run", str(run), "--batch-size", "16",
+            "--lr", "1e-3", *flags]
+
+
+def test_run_folder_holds_everything_and_a_rerun_skips(tmp_path, capsys):
+    data = make_shapes_data(tmp_path / "data")
+    run = tmp_path / "runs" / "r"
+    report = train.main(train_args(data, run, "--epochs", "2"))
+    for name in ("model.keras", "dic.txt", "args.json", "split.csv", "history.csv", "thresholds.csv"):
+        assert (run / name).is_file(), name
+    assert not (run / "checkpoints").exists() and not (run / "best.keras").exists()
+    history = read_csv(run / "history.csv")
+    assert [r["epoch"] for r in history] == ["0", "1"]
+    assert {"loss", "val_loss", "val_pr_auc", "val_f1", "learning_rate"} <= set(history[0])
+    assert [r["tag"] for r in read_csv(run / "thresholds.csv")] == list(SHAPE_TAGS)
+    events = [p for p in (run / "logs").rglob("events.out.tfevents.*")]
+    assert {p.parent.name for p in events} >= {"train", "validation", "images"}
+    split = {r["id"]: r["split"] for r in read_csv(run / "split.csv")}
+    assert len(split) == 60 and list(split.values()).count("val") == 12
+    assert 0 <= report["map"] <= 1
+    capsys.readouterr()
+    assert train.main(train_args(data, run, "--epochs", "2")) is None
+    assert "already trained" in capsys.readouterr().out
+
+
+def test_split_is_by_id_deterministic_and_disjoint():
+    ids = np.arange(1000, 1100)
+    a, b = split_ids(ids, 0.2, 0.1, seed=3), split_ids(ids[::-1], 0.2, 0.1, seed=3)
+    assert a == b and set(a) == set(ids.tolist())
+    assert list(a.values()).count("val") == 20 and list(a.values()).count("test") == 10
+    assert split_ids(ids, 0.2, 0.1, seed=4) != a
+
+
+def test_softmax_makes_one_sample_per_tag_folder_entry(tmp_path):
+    data = make_shapes_data(tmp_path / "data", n=8)
+    os.unlink(data / "anime_images" / "circle" / "1.jpg")  # capped out of one folder only
+    examples = load_examples(data, list(SHAPE_TAGS))
+    assert len(examples.ids) == 8
+    assert examples.labels[0].tolist() == [0, 1, 1, 0]  # id 1 keeps both of its tags
+    paths, targets = sample_table(examples, "softmax")
+    assert len(paths) == 15 and (targets.sum(axis=1) == 1).all()
+    paths, targets = sample_table(examples, "bce")
+    assert len(paths) == 8 and targets.sum() == 16
+
+
+def test_softmax_objective_trains(tmp_path):
+    data = make_shapes_data(tmp_path / "data", n=24)
+    run = tmp_path / "runs" / "s"
+    train.main(train_args(data, run, "--epochs", "1", "--loss", "softmax"))
+    assert "val_accuracy" in read_csv(run / "history.csv")[0]
+
+
+def test_changed_settings_are_refused(tmp_path, capsys):
+    data = make_shapes_data(tmp_path / "data", n=12)
+    run = tmp_path / "runs" / "r"
+    (run).mkdir(parents=True)
+    train.main(train_args(data, run, "--epochs", "1"))
+    with pytest.raises(SystemExit):
+        (run / "checkpoints").mkdir()  # as if interrupted
+        train.main(train_args(data, run, "--epochs", "1", "--lr", "0.5"))
+    assert "other settings (lr)" in capsys.readouterr().err
+    train.main(train_args(data, run, "--epochs", "1", "--overwrite"))
+    assert list(tmp_path.glob("runs/r.replaced-*"))
+
+
+def test_killed_training_resumes_from_its_last_epoch(tmp_path):
+    data = make_shapes_data(tmp_path / "data", n=40)
+    run = tmp_path / "runs" / "k"
+    cmd = [sys.executable, str(ROOT / "train.py"), *train_args(data, run, "--epochs", "6",
+                                                               "--patience", "0")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = run / "history.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if history.exists() and len(history.read_text().splitlines()) >= 3:  # 2 epochs done
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(history.read_text().splitlines()) - 1
+    assert 2 <= done < 6, "the kill should land mid-run"
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    assert "resuming after epoch" in out
+    epochs = [int(r["epoch"]) for r in csv.DictReader(open(history))]
+    assert epochs == list(range(6))
+    assert (run / "model.keras").exists() and not (run / "checkpoints").exists()
