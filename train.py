@@ -38,6 +38,10 @@ def parse_args(argv=None):
                                                  "the best model")
     parser.add_argument("--batch-size", type=int, default=200, help="images per step")
     parser.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate")
+    parser.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
+                        help="learning rate: constant, or cosine decay over --epochs")
+    parser.add_argument("--warmup-epochs", type=float, default=0.0,
+                        help="linear warm-up from 0 to --lr first (with --schedule cosine)")
     parser.add_argument("--label-smoothing", type=float, default=0.0, help="0..1")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="ids for validation")
     parser.add_argument("--test-fraction", type=float, default=0.0,

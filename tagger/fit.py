@@ -14,8 +14,8 @@ from .dataset import fits_in_memory, make_dataset, sample_table
 from .fsutil import atomic_csv_writer, atomic_path
 from .model import build_model
 from .training import (LearningRateLogger, ResumableEarlyStopping, ValidationImages,
-                       best_so_far, choose_strategy, compile_model, read_history,
-                       resumed_epoch, rewrite_history)
+                       best_so_far, choose_strategy, compile_model, learning_rate_schedule,
+                       read_history, resumed_epoch, rewrite_history)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +30,8 @@ class TrainConfig:
     monitor: str = "val_loss"
     batch_size: int = 200
     lr: float = 1e-4
+    schedule: str = "constant"
+    warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
     flip: bool = True
     shift: float = 0.0
@@ -93,9 +95,12 @@ def fit(cfg, tags, parts):
     keras.utils.set_random_seed(cfg.seed)
     strategy, n_gpus = choose_strategy(cfg.mixed_precision)
     train_ds, val_ds = datasets(cfg, parts, strategy.num_replicas_in_sync)
+    steps = int(train_ds.cardinality())
+    lr = learning_rate_schedule(cfg.lr, cfg.schedule, steps * cfg.epochs,
+                                round(steps * cfg.warmup_epochs))
     with strategy.scope():
         model = build_model(cfg.model, cfg.image_size, len(tags), cfg.loss)
-        compile_model(model, cfg.loss, cfg.lr, len(tags), cfg.label_smoothing)
+        compile_model(model, cfg.loss, lr, len(tags), cfg.label_smoothing)
     start = resumed_epoch(cfg.run / "checkpoints")
     val_images, val_labels = first_images(
         make_dataset(parts["val"].paths, parts["val"].labels, cfg.image_size, 8, training=False,

@@ -42,14 +42,15 @@ def _res_block(x, filters, stride):
     return layers.Add()([shortcut, y])
 
 
-def resnet(image_size, n_tags, loss="bce", widths=(32, 64, 128, 256), dropout=0.2):
-    """A compact residual network (about 2.8M weights) with global average pooling."""
+def resnet(image_size, n_tags, loss="bce", widths=(32, 64, 128, 256), blocks=(1, 1, 1, 1),
+           dropout=0.2):
+    """A compact residual network: a strided stem, one stage per width, global pooling."""
     inputs = keras.Input((image_size, image_size, 3), name="image")  # 0..255 RGB
     x = layers.Rescaling(1 / 127.5, offset=-1)(inputs)
-    x = layers.Conv2D(widths[0], 3, padding="same", use_bias=False)(x)
-    for i, filters in enumerate(widths):
-        x = _res_block(x, filters, stride=1 if i == 0 else 2)
-        x = _res_block(x, filters, stride=1)
+    x = layers.Conv2D(widths[0], 3, strides=2, padding="same", use_bias=False)(x)
+    for i, (filters, n) in enumerate(zip(widths, blocks)):
+        for k in range(n):
+            x = _res_block(x, filters, stride=2 if i > 0 and k == 0 else 1)
     x = layers.BatchNormalization()(x)
     x = layers.Activation("relu")(x)
     x = layers.GlobalAveragePooling2D()(x)

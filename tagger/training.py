@@ -23,8 +23,18 @@ def choose_strategy(mixed_precision="auto"):
     return strategy, len(gpus)
 
 
+def learning_rate_schedule(learning_rate, schedule, total_steps, warmup_steps=0):
+    """A constant rate, or a linear warm-up to it followed by cosine decay to zero."""
+    if schedule == "constant":
+        return learning_rate
+    warmup_steps = min(warmup_steps, total_steps - 1)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup_steps else learning_rate, max(1, total_steps - warmup_steps),
+        warmup_target=learning_rate if warmup_steps else None, warmup_steps=warmup_steps)
+
+
 def compile_model(model, loss, learning_rate, n_tags, label_smoothing=0.0):
-    """Compile with Adam and the objective's loss and metrics."""
+    """Compile with Adam (a float rate or a schedule) and the objective's loss and metrics."""
     if loss == "bce":
         loss_fn = keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
         metrics = [keras.metrics.Precision(thresholds=0.5, name="precision"),
