@@ -85,7 +85,7 @@ def prepare_run(args):
         now = cli.json.loads(cli.json.dumps({k: str(v) if isinstance(v, cli.Path) else v
                                              for k, v in vars(args).items()}))
         changed = sorted(k for k in now if k not in SETTINGS_THAT_MAY_CHANGE
-                         and before.get(k) != now[k])
+                         and before.get(k, now[k]) != now[k])  # flags newer than the run pass
         if changed:
             cli.fail(f"{run} was started with other settings ({', '.join(changed)}); give the "
                      f"same command to resume, --overwrite to start over, or another --run")
