@@ -19,7 +19,7 @@ def parse_args(argv=None):
     parser.add_argument("--out", type=cli.Path, default=cli.Path("demo"),
                         help="folder for the demo's data, runs and drawings")
     parser.add_argument("--posts", type=int, default=3000, help="thumbnails to generate")
-    parser.add_argument("--image-size", type=int, default=64, help="training input side, pixels")
+    parser.add_argument("--image-size", type=int, default=80, help="training input side, pixels")
     parser.add_argument("--epochs", type=int, default=12, help="training epochs")
     cli.add_seed(parser)
     parser.add_argument("--overwrite", action="store_true",
@@ -45,7 +45,8 @@ def main(argv=None):
         generate(out, args.posts, args.seed, server.url, size=128)
         log.append(("generate", time.time() - t0))
         true_tags = fresh_character(out / "fresh", args.seed)
-        for argv in stage_commands(out, train_flags, args.image_size):
+        min_count = max(1, args.posts // 50)  # tags on more than 2% of the posts
+        for argv in stage_commands(out, train_flags, args.image_size, min_count):
             run_stage(argv, log)
     caption = (out / "drawn" / "fresh_character.txt").read_text().strip().split(", ")
     report(out, log, true_tags, caption, time.time() - t0)

@@ -38,13 +38,13 @@ class LocalServer:
         self.httpd.server_close()
 
 
-def stage_commands(out, train_flags, image_size):
+def stage_commands(out, train_flags, image_size, min_count):
     """The seven commands a user would type, as argument lists (script first)."""
     data, run = out / "data", out / "runs" / "demo"
     common = ["--data-dir", str(data)]
     return [
         ["download.py", *common, "--limit", "0"],
-        ["set_dic.py", *common, "--min-count", "100", "--overwrite"],
+        ["set_dic.py", *common, "--min-count", str(min_count)],
         ["deal.py", *common, "--limit", "0", "--image-size", str(image_size)],
         ["check.py", *common],
         ["train.py", *common, "--run", str(run), *train_flags],

@@ -68,3 +68,33 @@ def test_pipeline_learns_far_beyond_chance(server, tmp_path, capsys):
                "--caption"])
     assert "blue_background" in (tmp_path / "drawn" / "new.txt").read_text()
     assert json.loads((run / "eval" / "report.json").read_text())["map"] == report["map"]
+
+
+def test_demo_runs_every_stage_and_says_where_results_are(tmp_path, capsys):
+    import demo
+
+    out = tmp_path / "demo"
+    demo.main(["--out", str(out), "--posts", "60", "--epochs", "1", "--image-size", "32"])
+    text = capsys.readouterr().out
+    for script in ("download.py", "set_dic.py", "deal.py", "check.py", "train.py", "test.py",
+                   "draw.py"):
+        assert f"$ python {script}" in text
+    for path in ("data/all_data.csv", "runs/demo/model.keras", "runs/demo/eval/report.json",
+                 "runs/demo/eval/pie.png", "drawn/fresh_character_tags.png",
+                 "drawn/fresh_character.txt"):
+        assert (out / path).is_file(), path
+    assert "tensorboard --logdir" in text and "the fresh character is drawn with:" in text
+    assert len(list((out / "data" / "images").iterdir())) == 60  # downloaded over HTTP
+
+
+def test_demo_never_replaces_an_earlier_demo_unasked(tmp_path, capsys):
+    import pytest
+
+    import demo
+
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "mine.txt").write_text("keep")
+    with pytest.raises(SystemExit):
+        demo.main(["--out", str(tmp_path / "demo")])
+    assert "--overwrite" in capsys.readouterr().err
+    assert (tmp_path / "demo" / "mine.txt").read_text() == "keep"
