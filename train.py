@@ -27,6 +27,7 @@ def parse_args(argv=None):
     parser.add_argument("--model", choices=MODELS, default="seed_cnn", help="network")
     parser.add_argument("--loss", choices=LOSSES, default="bce",
                         help="bce: one sigmoid per tag, all of an image's tags positive; "
+                             "asl: the same with the asymmetric loss of multi-label taggers; "
                              "softmax: one sample per image and tag folder (the original)")
     parser.add_argument("--image-size", type=int, default=None,
                         help="input side in pixels (default: the one deal.py recorded)")
@@ -60,7 +61,7 @@ def parse_args(argv=None):
     if args.image_size is None:
         args.image_size = cli.recorded_image_size(args.data_dir)
     args.fit = cli.recorded_fit(args.data_dir)  # how images are prepared for this model
-    if args.monitor == "val_accuracy" and args.loss == "bce" or \
+    if args.monitor == "val_accuracy" and args.loss != "softmax" or \
             args.monitor in ("val_pr_auc", "val_f1") and args.loss == "softmax":
         parser.error(f"--monitor {args.monitor} is not tracked with --loss {args.loss}")
     return args

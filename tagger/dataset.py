@@ -76,8 +76,9 @@ def read_split(path):
 
 
 def sample_table(examples, loss):
-    """Paths and targets per training sample: one per image (bce) or per folder entry (softmax)."""
-    if loss == "bce":
+    """Paths and targets per training sample: one per image (multi-label) or per folder entry
+    (softmax)."""
+    if loss != "softmax":
         return examples.paths, examples.labels
     n_tags = examples.labels.shape[1]
     targets = np.zeros((len(examples.folder_pairs), n_tags), np.float32)

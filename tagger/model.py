@@ -3,13 +3,13 @@ import keras
 from keras import layers, regularizers
 
 MODELS = ("seed_cnn", "resnet")
-LOSSES = ("bce", "softmax")
+LOSSES = ("bce", "asl", "softmax")
 
 
 def _head(x, n_tags, loss):
-    """Final dense layer with one sigmoid per tag (bce) or a softmax over tags; float32 out."""
+    """Final dense layer with one sigmoid per tag (bce, asl) or a softmax over tags; float32 out."""
     x = layers.Dense(n_tags, name="logits")(x)
-    activation = "sigmoid" if loss == "bce" else "softmax"
+    activation = "softmax" if loss == "softmax" else "sigmoid"
     return layers.Activation(activation, dtype="float32", name="scores")(x)
 
 

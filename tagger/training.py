@@ -33,10 +33,36 @@ def learning_rate_schedule(learning_rate, schedule, total_steps, warmup_steps=0)
         warmup_target=learning_rate if warmup_steps else None, warmup_steps=warmup_steps)
 
 
+@keras.saving.register_keras_serializable(package="tagger")
+class AsymmetricLoss(keras.losses.Loss):
+    """Asymmetric loss (Ridnik et al., 2021) on sigmoid scores: easy negatives are down-weighted
+    by p**gamma_neg after shifting their probability down by `clip`; positives keep plain BCE
+    when gamma_pos is 0. Summed over tags, as in the paper, then averaged over the batch."""
+
+    def __init__(self, gamma_neg=4.0, gamma_pos=0.0, clip=0.05, name="asymmetric_loss", **kw):
+        super().__init__(name=name, **kw)
+        self.gamma_neg, self.gamma_pos, self.clip = gamma_neg, gamma_pos, clip
+
+    def call(self, y_true, y_pred):
+        ops = keras.ops
+        eps = 1e-7
+        p = ops.clip(ops.cast(y_pred, "float32"), eps, 1 - eps)
+        y = ops.cast(y_true, "float32")
+        p_neg = ops.maximum(p - self.clip, 0.0)
+        positive = y * ops.power(1 - p, self.gamma_pos) * ops.log(p)
+        negative = (1 - y) * ops.power(p_neg, self.gamma_neg) * ops.log(ops.clip(1 - p_neg, eps, 1))
+        return -ops.sum(positive + negative, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "gamma_neg": self.gamma_neg,
+                "gamma_pos": self.gamma_pos, "clip": self.clip}
+
+
 def compile_model(model, loss, learning_rate, n_tags, label_smoothing=0.0):
     """Compile with Adam (a float rate or a schedule) and the objective's loss and metrics."""
-    if loss == "bce":
-        loss_fn = keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
+    if loss in ("bce", "asl"):
+        loss_fn = (keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
+                   if loss == "bce" else AsymmetricLoss())
         metrics = [keras.metrics.Precision(thresholds=0.5, name="precision"),
                    keras.metrics.Recall(thresholds=0.5, name="recall"),
                    keras.metrics.F1Score(average="micro", threshold=0.5, name="f1"),

@@ -101,3 +101,28 @@ def test_killed_training_resumes_from_its_last_epoch(tmp_path):
     epochs = [int(r["epoch"]) for r in csv.DictReader(open(history))]
     assert epochs == list(range(6))
     assert (run / "model.keras").exists() and not (run / "checkpoints").exists()
+
+
+def test_asymmetric_loss_down_weights_easy_negatives():
+    from tagger.training import AsymmetricLoss
+
+    loss = AsymmetricLoss(gamma_neg=4.0, gamma_pos=0.0, clip=0.05)
+    y = np.array([[1.0, 0.0, 0.0]])
+    # positive at 0.9 costs -log 0.9; negative at 0.03 is clipped to 0 (free);
+    # negative at 0.5 costs 0.45**4 * -log(0.55)
+    expected = -np.log(0.9) + 0.45 ** 4 * -np.log(0.55)
+    got = float(loss(y, np.array([[0.9, 0.03, 0.5]])))
+    assert abs(got - expected) < 1e-5
+    bce_like = AsymmetricLoss(gamma_neg=0.0, gamma_pos=0.0, clip=0.0)
+    assert abs(float(bce_like(y, np.array([[0.9, 0.2, 0.5]]))) -
+               -(np.log(0.9) + np.log(0.8) + np.log(0.5))) < 1e-5
+
+
+def test_asl_run_saves_and_reloads(tmp_path):
+    data = make_shapes_data(tmp_path / "data", n=12)
+    run = tmp_path / "runs" / "a"
+    train.main(train_args(data, run, "--epochs", "1", "--loss", "asl", "--model", "resnet",
+                          "--schedule", "cosine", "--warmup-epochs", "0.5"))
+    from tagger.runs import load_run
+
+    assert load_run(run).model.loss.name == "asymmetric_loss"
