@@ -1,8 +1,8 @@
 """Streaming reader for the Safebooru metadata CSV (the Kaggle `all_data.csv` dump)."""
 import csv
 import sys
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 REQUIRED_COLUMNS = ("id", "preview_url", "tags")
 HEADER = ("id", "created_at", "rating", "score", "sample_url", "sample_width",
@@ -14,8 +14,7 @@ class CsvFormatError(ValueError):
     """The file is not a Safebooru CSV at all (missing, empty, or without the needed columns)."""
 
 
-@dataclass(frozen=True)
-class Post:
+class Post(NamedTuple):
     """One valid row: its id, absolute thumbnail URL and tags in CSV order."""
     row: int
     id: int
@@ -23,8 +22,7 @@ class Post:
     tags: tuple
 
 
-@dataclass(frozen=True)
-class BadRow:
+class BadRow(NamedTuple):
     """A row that was skipped, with the reason a person can act on."""
     row: int
     id: str
@@ -40,48 +38,22 @@ def split_tags(text):
 def absolute_url(url):
     """Give protocol-relative URLs (`//host/path`) an https scheme; leave others alone."""
     url = url.strip()
-    return "https:" + url if url.startswith("//") else url
-
-
-class _LineTap:
-    """Iterate a file's lines while remembering those read since the last `take()`."""
-
-    def __init__(self, lines):
-        self._lines = lines
-        self.seen = []
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        line = next(self._lines)
-        self.seen.append(line)
-        return line
-
-    def take(self):
-        seen, self.seen = self.seen, []
-        return seen
+    return "https:" + url if url[:2] == "//" else url
 
 
 def _records(f):
-    """Yield (row_number, fields) per CSV record; a stray quote spoils one line, not the file."""
+    """Yield (row_number, fields) per line. Lines without quotes are split directly, the
+    others by the csv module, one line at a time: a stray quote spoils one row, not the file
+    (Safebooru rows never span lines)."""
     csv.field_size_limit(min(sys.maxsize, _MAX_FIELD))
-    tap = _LineTap(iter(f))
-    reader = csv.reader(tap)
-    line_no = 1  # the header is line 1
-    for fields in reader:
-        lines = tap.take()
-        if len(lines) == 1:
-            line_no += 1
-            yield line_no, fields
+    for line_no, line in enumerate(f, 2):  # the header is line 1
+        if '"' not in line:
+            yield line_no, line.rstrip("\r\n").split(",")
             continue
-        # An unmatched quote made the reader join several lines: parse each on its own.
-        for line in lines:
-            line_no += 1
-            try:
-                yield line_no, next(csv.reader([line]), [])
-            except csv.Error:
-                yield line_no, None
+        try:
+            yield line_no, next(csv.reader([line]), [])
+        except csv.Error:
+            yield line_no, None
 
 
 def open_csv(path):
@@ -105,12 +77,11 @@ def _parse(row_no, fields, columns, seen_ids):
     """Turn one record into a Post or a BadRow."""
     if fields is None:
         return BadRow(row_no, "", "", "unparseable line (stray quote)")
-    get = lambda name: fields[columns[name]] if columns[name] < len(fields) else None
-    raw_id, url, tags = get("id"), get("preview_url"), get("tags")
-    raw_id = (raw_id or "").strip()
-    if url is None or tags is None:
-        return BadRow(row_no, raw_id, "", f"missing fields ({len(fields)} of {len(columns)})")
-    url = absolute_url(url)
+    id_col, url_col, tags_col = columns
+    if len(fields) <= max(columns):
+        raw_id = fields[id_col].strip() if id_col < len(fields) else ""
+        return BadRow(row_no, raw_id, "", f"missing fields ({len(fields)} found)")
+    raw_id, url, tags = fields[id_col].strip(), absolute_url(fields[url_col]), fields[tags_col]
     if not raw_id.isdigit() or not raw_id.isascii():
         return BadRow(row_no, raw_id, url, "id is not a positive integer")
     post_id = int(raw_id)
@@ -148,10 +119,11 @@ class IdSet:
 def read_rows(path, limit=0):
     """Yield a Post or BadRow for each of the first `limit` data rows (0 = all) of the CSV."""
     f, columns = open_csv(path)
+    columns = tuple(columns[name] for name in REQUIRED_COLUMNS)
     seen = IdSet()
     with f:
         for count, (row_no, fields) in enumerate(_records(f), 1):
-            if fields == []:
+            if fields == [""] or not fields:
                 continue  # blank line
             yield _parse(row_no, fields, columns, seen)
             if limit and count >= limit:
