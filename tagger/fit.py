@@ -13,7 +13,7 @@ from . import metrics
 from .dataset import fits_in_memory, make_dataset, sample_table
 from .fsutil import atomic_csv_writer, atomic_path
 from .model import build_model
-from .training import (LearningRateLogger, ResumableEarlyStopping, ValidationImages,
+from .training import (EpochLogger, ResumableEarlyStopping, ValidationImages,
                        best_so_far, choose_strategy, compile_model, learning_rate_schedule,
                        read_history, resumed_epoch, rewrite_history)
 
@@ -66,7 +66,7 @@ def callbacks(cfg, tags, val_images, val_labels, start_epoch):
     mode = "min" if cfg.monitor == "val_loss" else "max"
     found = [
         keras.callbacks.BackupAndRestore(str(run / "checkpoints"), double_checkpoint=True),
-        LearningRateLogger(),
+        EpochLogger(),
         ValidationImages(str(run / "logs"), val_images, val_labels, tags),
         keras.callbacks.TensorBoard(str(run / "logs"), histogram_freq=1),
         keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
@@ -137,9 +137,10 @@ def fit_and_finish(args, tags, parts):
     report = finish(cfg, tags, parts)
     _clear_checkpoints(cfg.run)
     history = read_history(cfg.run / "history.csv")
-    best_epoch, _ = best_so_far(history, cfg.monitor)
-    print(f"trained {len(history)} epochs ({seconds / 60:.1f} min this session); best "
-          f"{cfg.monitor} {best_epoch:.4f}; validation mAP {report['map']:.3f}, micro F1 "
+    best_value, _ = best_so_far(history, cfg.monitor)
+    total = sum(r.get("seconds", 0) for r in history) / 60
+    print(f"trained {len(history)} epochs in {total:.1f} min ({seconds / 60:.1f} this session); best "
+          f"{cfg.monitor} {best_value:.4f}; validation mAP {report['map']:.3f}, micro F1 "
           f"{report['tuned_micro_f1']:.3f} at tuned thresholds; wrote {cfg.run / 'model.keras'}")
     return report
 

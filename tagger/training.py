@@ -2,6 +2,7 @@
 import csv
 import json
 import os
+import time
 
 import keras
 import numpy as np
@@ -129,13 +130,17 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             self.best, self.wait = self._resume_best, self._resume_wait
 
 
-class LearningRateLogger(keras.callbacks.Callback):
-    """Adds the optimizer's learning rate to each epoch's logs (TensorBoard and history.csv)."""
+class EpochLogger(keras.callbacks.Callback):
+    """Adds the learning rate and the epoch's wall time in seconds to each epoch's logs."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(
                 self.model.optimizer.learning_rate))
+            logs["seconds"] = round(time.time() - self._start, 2)
 
 
 class ValidationImages(keras.callbacks.Callback):

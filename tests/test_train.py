@@ -28,7 +28,7 @@ def test_run_folder_holds_everything_and_a_rerun_skips(tmp_path, capsys):
     assert not (run / "checkpoints").exists() and not (run / "best.keras").exists()
     history = read_csv(run / "history.csv")
     assert [r["epoch"] for r in history] == ["0", "1"]
-    assert {"loss", "val_loss", "val_pr_auc", "val_f1", "learning_rate"} <= set(history[0])
+    assert {"loss", "val_loss", "val_pr_auc", "val_f1", "learning_rate", "seconds"} <= set(history[0])
     assert [r["tag"] for r in read_csv(run / "thresholds.csv")] == list(SHAPE_TAGS)
     events = [p for p in (run / "logs").rglob("events.out.tfevents.*")]
     assert {p.parent.name for p in events} >= {"train", "validation", "images"}
