@@ -3,29 +3,22 @@ import contextlib
 import csv
 import os
 import shutil
-import tempfile
+import threading
 from pathlib import Path
 
 
-def _read_umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()  # read once at import, before any thread creates files
-
-
 @contextlib.contextmanager
-def atomic_path(path, suffix=None):
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+def atomic_path(path, suffix=".part"):
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    The temporary name starts with a dot and holds the process and thread, so concurrent
+    writers never share one and a killed run's leftovers are easy to recognise.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".part", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}{suffix}")
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -51,10 +44,15 @@ def atomic_csv_writer(path, header):
 
 
 def link_or_copy(src, dst):
-    """Hard-link `src` to `dst`, copying where the file system has no hard links."""
-    dst = Path(dst)
+    """Hard-link `src` to `dst` (replacing it), copying where the file system has no links."""
+    try:
+        os.link(src, dst)  # a new link appears whole: no temporary name needed
+        return
+    except FileExistsError:
+        pass
+    except OSError:
+        pass  # no hard links here (or across devices): copy below
     with atomic_path(dst) as tmp:
-        os.unlink(tmp)
         try:
             os.link(src, tmp)
         except OSError:

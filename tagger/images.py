@@ -22,7 +22,10 @@ def sniff_extension(data):
 
 
 def to_rgb(img):
-    """Return any Pillow image as a new 8-bit RGB image; transparency is composited onto white."""
+    """Return any Pillow image as 8-bit RGB (the image itself if it already is);
+    transparency is composited onto white."""
+    if img.mode == "RGB" and "transparency" not in img.info:
+        return img
     if img.mode in ("La", "RGBa"):  # premultiplied alpha: colour + (1 - alpha) * white
         values = np.asarray(img, dtype=np.int32)
         flat = np.clip(values[..., :-1] + 255 - values[..., -1:], 0, 255).astype(np.uint8)
@@ -45,7 +48,8 @@ def load_rgb(source):
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(source) as img:
             img.load()  # decodes every byte: a truncated file raises OSError here
-            img = ImageOps.exif_transpose(img) if img.getexif() else img
+            if "exif" in img.info:  # only a photo's EXIF can rotate it; thumbnails rarely have one
+                img = ImageOps.exif_transpose(img)
             return to_rgb(img)
 
 

@@ -55,6 +55,7 @@ def draw_tags(image, tags, min_side=None):
     """Return a new RGB image of `image` with its (tag, confidence) pairs drawn legibly."""
     min_side = min_side or DEFAULT_MIN_SIDE
     picture = to_rgb(image)
+    picture = picture.copy() if picture is image else picture  # never draw on the caller's
     if min(picture.size) >= max(min_side, OVERLAY_MIN_SIDE):
         return _draw_onto(picture, tags)
     return _draw_beside(_enlarge(picture, min_side), tags)
