@@ -57,8 +57,7 @@ def plan(args, dic, labels, counts, errors):
             dst = resized / f"{row.id}.jpg"
             links = tuple(str(out / tag_to_folder(t) / dst.name) for t in tags)
             jobs.append(Job(row.row, row.id, str(args.data_dir / "images" / images[row.id]),
-                            str(dst), links, args.image_size, args.fit))
-            labels[row.id] = (f"resized/{dst.name}", tags)
+                            str(dst), links, args.image_size, args.fit, tags))
     return jobs
 
 
@@ -96,6 +95,8 @@ def main(argv=None):
             if error:
                 errors.append((job.row, job.id, job.src, error))
                 labels.pop(job.id, None)
+            else:  # recorded only once done, so an interrupted run's rest is redone
+                labels[job.id] = (f"resized/{job.id}.jpg", job.tags)
         try:
             run_jobs(jobs, args.workers, on_done)
         finally:

@@ -22,6 +22,7 @@ class Job:
     links: tuple
     size: int
     fit: str
+    tags: tuple = ()
 
 
 def process(job):

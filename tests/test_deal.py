@@ -102,3 +102,29 @@ def test_limit_and_missing_dictionary(data_dir, capsys):
     with pytest.raises(SystemExit):
         run(data_dir)
     assert "Run set_dic.py first" in capsys.readouterr().err
+
+
+def test_interrupted_run_is_finished_by_the_rerun(data_dir):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    posts = [(i, "smile", image_bytes(COLOURS[i % 4], (150, 120))) for i in range(1, 401)]
+    make_downloaded(data_dir, posts, ["smile"])
+    cmd = [sys.executable, str(ROOT / "deal.py"), "--data-dir", str(data_dir), "--workers", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    resized = data_dir / "resized"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not resized.exists() or len(os.listdir(resized)) < 20):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C: labels.csv is still written on the way out
+    proc.wait()
+    done = len(read_csv(data_dir / "labels.csv"))
+    assert 20 <= done < 400, "the interrupt should land mid-run"
+    counts = run(data_dir)
+    assert counts["already done"] == done and counts["resized"] == 400 - done
+    assert len(os.listdir(data_dir / "anime_images" / "smile")) == 400
+    assert len(read_csv(data_dir / "labels.csv")) == 400
