@@ -1,0 +1,1 @@
+"""The benchmark: every stage's speed and memory against the original project's way (python bench/run.py)."""
