@@ -20,7 +20,7 @@ def parse_args(argv=None):
                         help="folder for the demo's data, runs and drawings")
     parser.add_argument("--posts", type=int, default=3000, help="thumbnails to generate")
     parser.add_argument("--image-size", type=int, default=80, help="training input side, pixels")
-    parser.add_argument("--epochs", type=int, default=12, help="training epochs")
+    parser.add_argument("--epochs", type=int, default=18, help="training epochs")
     cli.add_seed(parser)
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an earlier demo in --out (otherwise refused)")
