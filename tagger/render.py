@@ -173,8 +173,11 @@ def save_pie(correct, incorrect, path, title="Correct and incorrect predictions"
                          f"got correct={correct}, incorrect={incorrect}")
     fig = Figure(figsize=(5, 5), dpi=120, layout="constrained")
     ax = fig.add_subplot()
+    shown = [(v, name, colour) for v, name, colour in
+             zip(values, ("Correct", "Incorrect"), ("#2e9d4f", "#d6453d")) if v > 0]
+    values, labels, colours = zip(*shown)  # an empty wedge would only put its label askew
     _, _, percentages = ax.pie(
-        values, labels=["Correct", "Incorrect"], colors=["#2e9d4f", "#d6453d"],
+        values, labels=labels, colors=colours,
         autopct=lambda pct: f"{pct:.1f}%" if pct > 0 else "", pctdistance=0.7, startangle=90,
         counterclock=False, wedgeprops={"edgecolor": "white", "linewidth": 2},
         textprops={"fontsize": 13})
