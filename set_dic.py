@@ -26,6 +26,7 @@ def parse_args(argv=None):
     parser.add_argument("--exclude", nargs="*", default=[], metavar="TAG",
                         help="tags to leave out, e.g. translation_request")
     parser.add_argument("--limit", type=int, default=0, help="rows to read; 0 = all")
+    cli.add_workers(parser, cli.default_workers(), "processes counting parts of the file")
     cli.add_overwrite(parser, "replace an existing dictionary that differs "
                               "(the old one is moved to DATA_DIR/replaced/)")
     args = cli.resolve(parser.parse_args(argv))
@@ -41,7 +42,7 @@ def main(argv=None):
         cli.fail(exc)
     total = count_lines(args.csv)
     with bar(min(total, args.limit) if args.limit else total, "count tags", "row") as progress:
-        counts, bad, rows = count_tags(args.csv, args.limit, lambda: progress.update(1))
+        counts, bad, rows = count_tags(args.csv, args.limit, progress.update, args.workers)
     tags = choose_tags(counts, args.min_count, args.top, args.exclude)
     if not tags:
         cli.fail(f"no tag is on more than {args.min_count:,} posts in {args.csv}; "

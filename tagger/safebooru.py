@@ -41,12 +41,12 @@ def absolute_url(url):
     return "https:" + url if url[:2] == "//" else url
 
 
-def _records(f):
+def _records(lines, first_line_no=2):
     """Yield (row_number, fields) per line. Lines without quotes are split directly, the
     others by the csv module, one line at a time: a stray quote spoils one row, not the file
     (Safebooru rows never span lines)."""
     csv.field_size_limit(min(sys.maxsize, _MAX_FIELD))
-    for line_no, line in enumerate(f, 2):  # the header is line 1
+    for line_no, line in enumerate(lines, first_line_no):
         if '"' not in line:
             yield line_no, line.rstrip("\r\n").split(",")
             continue
@@ -102,6 +102,13 @@ class IdSet:
         self._bits = bytearray()
         self._large = set()
 
+    def ids(self):
+        """Every id recorded, as one big integer bitmap (bit i set for id i)."""
+        bits = int.from_bytes(self._bits, "little")
+        for post_id in self._large:
+            bits |= 1 << post_id
+        return bits
+
     def add(self, post_id):
         """Record `post_id`; return True if it was already seen."""
         if post_id >= self._BITMAP_LIMIT:
@@ -116,15 +123,21 @@ class IdSet:
         return seen
 
 
+def parse_lines(lines, columns, seen_ids, first_line_no=2, limit=0):
+    """Yield a Post or BadRow per non-blank line; `columns` are REQUIRED_COLUMNS' indices."""
+    count = 0
+    for row_no, fields in _records(lines, first_line_no):
+        if fields == [""] or not fields:
+            continue  # blank line
+        yield _parse(row_no, fields, columns, seen_ids)
+        count += 1
+        if limit and count >= limit:
+            break
+
+
 def read_rows(path, limit=0):
     """Yield a Post or BadRow for each of the first `limit` data rows (0 = all) of the CSV."""
     f, columns = open_csv(path)
-    columns = tuple(columns[name] for name in REQUIRED_COLUMNS)
-    seen = IdSet()
     with f:
-        for count, (row_no, fields) in enumerate(_records(f), 1):
-            if fields == [""] or not fields:
-                continue  # blank line
-            yield _parse(row_no, fields, columns, seen)
-            if limit and count >= limit:
-                break
+        yield from parse_lines(f, tuple(columns[name] for name in REQUIRED_COLUMNS), IdSet(),
+                               limit=limit)

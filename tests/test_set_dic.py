@@ -63,3 +63,25 @@ def test_shipped_dictionary_is_the_original_38_tags():
     tags = load_dic(ROOT / "dic.txt")
     assert len(tags) == 38 and tags[0] == "1girl" and tags[-1] == "comic"
     assert {"translation_request", "looking_at_viewer", "multiple_girls"} <= set(tags)
+
+
+def test_parallel_count_equals_one_sequential_pass(tmp_path):
+    from tagger.counting import count_tags
+
+    rows = [{"id": i, "tags": f"t{i % 7} t{i % 3} common" + (" t1" if i % 5 == 0 else "")}
+            for i in range(1, 400)]
+    rows[150] = {"id": 3, "tags": "dup_far_away"}          # duplicates an id many ranges back
+    rows[151] = ["x", "1"]                                  # missing fields
+    rows[200] = {"id": 999, "tags": ""}                     # no tags
+    rows[250] = {"id": 251, "tags": "a,b \"quoted\""}       # quotes: the csv path
+    path = write_csv(tmp_path / "all.csv", rows)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write('\n1000,0,s,0,u,1,1,"u,broken\n1001,0,s,0,u,1,1,u,last\n')
+    one = count_tags(path)
+    for chunk in (50, 333, 4096):
+        many = count_tags(path, workers=2, chunk_bytes=chunk)
+        assert many[0] == one[0] and many[2] == one[2]
+        assert [(b.row, b.reason) for b in many[1]] == [(b.row, b.reason) for b in one[1]]
+    assert one[0]["dup_far_away"] == 0 and one[0]["common"] == 395  # 399 rows, 4 replaced
+    assert [b.reason.split(" (")[0] for b in one[1]] == [
+        "duplicate id", "missing fields", "no tags", "missing fields"]
