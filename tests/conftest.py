@@ -154,7 +154,7 @@ def shape_image(rng, colour, shape, size=48):
 
     img = Image.new("RGB", (size, size), (200, 40, 40) if colour == "red" else (40, 40, 200))
     draw = ImageDraw.Draw(img)
-    r = int(rng.integers(size // 5, size // 3))
+    r = int(rng.integers(size // 4, size // 3 + 1))
     cx, cy = (int(v) for v in rng.integers(r, size - r, 2))
     box = (cx - r, cy - r, cx + r, cy + r)
     (draw.ellipse if shape == "circle" else draw.rectangle)(box, fill=(255, 255, 255))
@@ -163,7 +163,7 @@ def shape_image(rng, colour, shape, size=48):
     return buf.getvalue()
 
 
-def make_shapes_data(data_dir, n=60, image_size=24):
+def make_shapes_data(data_dir, n=60, image_size=32):
     """A tiny dataset through deal.py: colour and shape tags that a CNN learns in seconds."""
     import deal
 

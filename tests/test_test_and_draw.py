@@ -18,7 +18,8 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("trained")
     data = make_shapes_data(root / "data", n=160)
     run = root / "runs" / "r"
-    train.main(["--data-dir", str(data), "--run", str(run), "--batch-size", "16", "--lr", "1e-3",
+    train.main(["--data-dir", str(data), "--run", str(run), "--batch-size", "16", "--lr", "2e-3",
+                "--model", "resnet", "--schedule", "cosine", "--warmup-epochs", "1",
                 "--epochs", "15", "--patience", "0"])
     return data, run
 
