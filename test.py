@@ -53,7 +53,7 @@ def csv_rows(run, data_dir, csv_path, limit):
     from tagger.fetch import existing_images
 
     trained = {i for i, s in read_split(run.path / "split.csv").items() if s == "train"}
-    images, column = existing_images(data_dir / "images"), {t: i for i, t in enumerate(run.tags)}
+    images = existing_images(data_dir / "images")
     ids, sources, labels = [], [], []
     for row in read_rows(csv_path):
         if isinstance(row, BadRow) or row.id in trained or row.id not in images:

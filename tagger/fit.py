@@ -1,5 +1,4 @@
 """The training loop behind train.py: tf.data in, Keras fit with resumable callbacks, outputs."""
-import csv
 import dataclasses
 import os
 import sys
@@ -89,9 +88,7 @@ def first_images(dataset, n=8):
 
 
 def fit(cfg, tags, parts):
-    """Train; return the number of epochs run in this process and the seconds it took."""
-    import tensorflow as tf
-
+    """Train; return the seconds this process spent in fit()."""
     keras.utils.set_random_seed(cfg.seed)
     strategy, n_gpus = choose_strategy(cfg.mixed_precision)
     train_ds, val_ds = datasets(cfg, parts, strategy.num_replicas_in_sync)
