@@ -13,8 +13,7 @@ from collections import Counter
 
 from tagger import cli
 from tagger.checking import by_folder, choose_capped, find_duplicates, gather, inspect_all
-from tagger.fsutil import atomic_csv_writer, move_aside
-from tagger.fetch import read_errors
+from tagger.fsutil import atomic_csv_writer, move_aside, read_csv_dicts
 from tagger.grouping import image_paths
 from tagger.progress import bar
 from tagger.tags import folder_to_tag
@@ -89,12 +88,12 @@ def write_reports(args, before, removed, capped, log):
     with atomic_csv_writer(args.data_dir / "check_report.csv", header) as writer:
         writer.writerows(rows)
     with atomic_csv_writer(args.data_dir / "capped.csv", ("tag", "id")) as writer:
-        old = read_errors(args.data_dir / "capped.csv")
+        old = read_csv_dicts(args.data_dir / "capped.csv")
         writer.writerows([(r["tag"], r["id"]) for r in old] +
                          [(folder_to_tag(f), p.stem) for f, ps in capped.items() for p in ps])
     log_path = args.data_dir / ("deleted.csv" if args.delete else "quarantine/reasons.csv")
     with atomic_csv_writer(log_path, ("entry", "moved_to", "reason")) as writer:
-        old = read_errors(log_path)
+        old = read_csv_dicts(log_path)
         writer.writerows([(r["entry"], r["moved_to"], r["reason"]) for r in old] + log)
     width = max([len(r[0]) for r in rows] + [3])
     print(f"{'tag':<{width}}  {'before':>7}  {'invalid':>7}  {'dup':>5}  {'capped':>7}  {'after':>7}")

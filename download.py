@@ -8,8 +8,8 @@ Examples:
 from collections import Counter
 
 from tagger import cli
-from tagger.fetch import ERROR_HEADER, Downloader, FetchConfig, check_url, existing_images, read_errors
-from tagger.fsutil import atomic_csv_writer
+from tagger.fetch import ERROR_HEADER, Downloader, FetchConfig, check_url, existing_images
+from tagger.fsutil import atomic_csv_writer, read_csv_dicts
 from tagger.progress import bar, count_lines
 from tagger.safebooru import BadRow, CsvFormatError, open_csv, read_rows
 
@@ -63,7 +63,7 @@ def main(argv=None):
     args = parse_args(argv)
     errors_path = args.data_dir / "download_errors.csv"
     failed_before = {int(e["id"]): (e["row"], e["id"], e["url"], e["reason"])
-                     for e in read_errors(errors_path)
+                     for e in read_csv_dicts(errors_path)
                      if e["id"].isdigit() and not e["reason"].startswith("bad ")}
     have = existing_images(args.out)
     config = FetchConfig(retries=args.retries, read_timeout=args.timeout,

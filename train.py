@@ -83,8 +83,7 @@ def prepare_run(args):
         return False
     if (run / "args.json").exists():
         before = cli.json.loads((run / "args.json").read_text())
-        now = cli.json.loads(cli.json.dumps({k: str(v) if isinstance(v, cli.Path) else v
-                                             for k, v in vars(args).items()}))
+        now = cli.json.loads(cli.json.dumps(cli.args_dict(args)))  # tuples read back as lists
         changed = sorted(k for k in now if k not in SETTINGS_THAT_MAY_CHANGE
                          and before.get(k, now[k]) != now[k])  # flags newer than the run pass
         if changed:

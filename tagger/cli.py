@@ -78,11 +78,15 @@ def fail(message, code=2):
     raise SystemExit(code)
 
 
+def args_dict(args):
+    """The parsed arguments as JSON-ready values (paths as strings), as args.json holds them."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+
+
 def save_args(path, args):
     """Record how a folder was made (args.json)."""
-    data = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        Path(tmp).write_text(json.dumps(args_dict(args), indent=2, sort_keys=True) + "\n")
 
 
 def add_run(parser, default="runs/tagger"):

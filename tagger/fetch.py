@@ -1,5 +1,4 @@
 """Concurrent, polite, resumable thumbnail downloads over pooled HTTP sessions."""
-import csv
 import os
 import threading
 import time
@@ -142,14 +141,6 @@ def existing_images(images_dir):
             if dot and stem.isdigit() and not entry.name.startswith(".") and entry.is_file():
                 found[int(stem)] = entry.name
     return found
-
-
-def read_errors(path):
-    """Read an errors CSV into a list of dicts (empty if the file is absent)."""
-    if not os.path.isfile(path):
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
 
 
 class Downloader:

@@ -43,6 +43,14 @@ def atomic_csv_writer(path, header):
             yield writer
 
 
+def read_csv_dicts(path):
+    """Read a CSV with a header into a list of dicts (empty if the file is absent)."""
+    if not os.path.isfile(path):
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 def link_or_copy(src, dst):
     """Hard-link `src` to `dst` (replacing it), copying where the file system has no links."""
     try:
