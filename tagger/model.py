@@ -28,15 +28,21 @@ def seed_cnn(image_size, n_tags, loss="bce"):
     return keras.Model(inputs, _head(x, n_tags, loss), name="seed_cnn")
 
 
+def _bn():
+    """Batch normalisation whose inference statistics settle within a few hundred steps
+    (Keras's default momentum of 0.99 still holds 22% of the initial guess after 150)."""
+    return layers.BatchNormalization(momentum=0.9)
+
+
 def _res_block(x, filters, stride):
     """A pre-activation residual block of two 3x3 convolutions."""
     shortcut = x
-    y = layers.BatchNormalization()(x)
+    y = _bn()(x)
     y = layers.Activation("relu")(y)
     if stride != 1 or x.shape[-1] != filters:
         shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False)(y)
     y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(y)
-    y = layers.BatchNormalization()(y)
+    y = _bn()(y)
     y = layers.Activation("relu")(y)
     y = layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
     return layers.Add()([shortcut, y])
@@ -51,7 +57,7 @@ def resnet(image_size, n_tags, loss="bce", widths=(32, 64, 128, 256), blocks=(1,
     for i, (filters, n) in enumerate(zip(widths, blocks)):
         for k in range(n):
             x = _res_block(x, filters, stride=2 if i > 0 and k == 0 else 1)
-    x = layers.BatchNormalization()(x)
+    x = _bn()(x)
     x = layers.Activation("relu")(x)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(dropout)(x)
