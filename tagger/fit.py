@@ -21,19 +21,19 @@ from .training import (EpochLogger, ResumableEarlyStopping, ValidationImages,
 class TrainConfig:
     """Everything fit() needs to know, unpacked from the command line."""
     run: Path
-    model: str = "seed_cnn"
+    model: str = "resnet"
     loss: str = "bce"
     image_size: int = 100
-    epochs: int = 400
+    epochs: int = 30
     patience: int = 20
     monitor: str = "val_loss"
-    batch_size: int = 200
-    lr: float = 1e-4
-    schedule: str = "constant"
-    warmup_epochs: float = 0.0
+    batch_size: int = 128
+    lr: float = 2e-3
+    schedule: str = "cosine"
+    warmup_epochs: float = 1.0
     label_smoothing: float = 0.0
     flip: bool = True
-    shift: float = 0.0
+    shift: float = 0.1
     mixed_precision: str = "auto"
     cache_mb: int = 4096
     seed: int = 0

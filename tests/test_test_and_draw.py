@@ -18,19 +18,18 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("trained")
     data = make_shapes_data(root / "data", n=160)
     run = root / "runs" / "r"
-    train.main(["--data-dir", str(data), "--run", str(run), "--batch-size", "16", "--lr", "2e-3",
-                "--model", "resnet", "--schedule", "cosine", "--warmup-epochs", "1",
-                "--epochs", "15", "--patience", "0"])
+    train.main(["--data-dir", str(data), "--run", str(run), "--batch-size", "16",
+                "--epochs", "15", "--patience", "0"])  # otherwise train.py's default recipe
     return data, run
 
 
-def test_test_py_scores_the_validation_split(trained, capsys):
+def test_test_py_scores_the_held_out_test_split(trained, capsys):
     data, run = trained
     report = test_script.main(["--run", str(run), "--min-common", "1", "--top-k", "2"])
     out = capsys.readouterr().out
     lines = [l for l in out.splitlines() if l.startswith("ID:")]
-    val_ids = {r["id"] for r in read_csv(run / "split.csv") if r["split"] == "val"}
-    assert {l.split()[0][3:] for l in lines} == val_ids  # every held-out image, nothing else
+    test_ids = {r["id"] for r in read_csv(run / "split.csv") if r["split"] == "test"}
+    assert {l.split()[0][3:] for l in lines} == test_ids  # every held-out image, nothing else
     accs = [float(l.split()[1][4:]) for l in lines]
     assert "Total acc:" in out and abs(np.mean(accs) - report["top_k_protocol"]) < 0.01
     assert set(np.round(accs, 2)) <= {0.0, 0.25, 0.5}  # 2 tags each, 0.25 per hit
@@ -38,8 +37,8 @@ def test_test_py_scores_the_validation_split(trained, capsys):
     for name in ("report.json", "predictions.csv", "pie.png", "ap.png", "pr.png"):
         assert (run / "eval" / name).stat().st_size > 0
     saved = json.loads((run / "eval" / "report.json").read_text())
-    assert set(saved["per_tag_ap"]) == set(SHAPE_TAGS) and saved["images"] == len(val_ids)
-    assert len(read_csv(run / "eval" / "predictions.csv")) == len(val_ids)
+    assert set(saved["per_tag_ap"]) == set(SHAPE_TAGS) and saved["images"] == len(test_ids)
+    assert len(read_csv(run / "eval" / "predictions.csv")) == len(test_ids)
 
 
 def test_test_py_min_common_filters_the_top_k_test(trained, capsys):

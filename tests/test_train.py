@@ -33,7 +33,8 @@ def test_run_folder_holds_everything_and_a_rerun_skips(tmp_path, capsys):
     events = [p for p in (run / "logs").rglob("events.out.tfevents.*")]
     assert {p.parent.name for p in events} >= {"train", "validation", "images"}
     split = {r["id"]: r["split"] for r in read_csv(run / "split.csv")}
-    assert len(split) == 60 and list(split.values()).count("val") == 12
+    assert len(split) == 60  # the default 80/10/10 split by id
+    assert list(split.values()).count("val") == 6 and list(split.values()).count("test") == 6
     assert 0 <= report["map"] <= 1
     capsys.readouterr()
     assert train.main(train_args(data, run, "--epochs", "2")) is None
