@@ -2,7 +2,7 @@
 
 Examples:
   python download.py                                # first 100,000 rows of data/all_data.csv
-  python download.py --csv all_data.csv --limit 0 --workers 32 --max-rps 20
+  python download.py --csv all_data.csv --limit 0 --workers 8 --max-rps 20   # gently
   python download.py --retry-failed                 # only the posts listed in download_errors.csv
 """
 from collections import Counter
@@ -20,7 +20,8 @@ def parse_args(argv=None):
     cli.add_csv(parser)
     parser.add_argument("--out", default=None, help="image folder (default: DATA_DIR/images)")
     parser.add_argument("--limit", type=int, default=100000, help="rows to read; 0 = all")
-    cli.add_workers(parser, 16, "concurrent downloads")
+    cli.add_workers(parser, 32, "concurrent downloads (connections); lower it, or set "
+                    "--max-rps, for a server that asks for less")
     parser.add_argument("--max-rps", type=float, default=0.0,
                         help="cap on requests per second over all workers; 0 = no cap")
     parser.add_argument("--retries", type=int, default=4,

@@ -81,8 +81,8 @@ def describe():
         f"fp32 peak (theoretical): {peak:.0f} GFLOP/s = {how}",
         f"Software: Python {platform.python_version()}, TensorFlow "
         f"{_version('tensorflow', 'tensorflow-cpu')}, Keras {_version('keras')}, NumPy "
-        f"{_version('numpy')}, Pillow {_version('pillow', 'Pillow')}, requests "
-        f"{_version('requests')}; {platform.system()} {platform.release()}",
+        f"{_version('numpy')}, Pillow {_version('pillow', 'Pillow')}, urllib3 "
+        f"{_version('urllib3')}; {platform.system()} {platform.release()}",
     ]
 
 

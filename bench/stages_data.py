@@ -61,7 +61,7 @@ def _download_makers(b, csvs, workers, threads):
 
 def download_stage(b, thumbnails):
     """Thumbnails per second at 50 ms latency, and as a fraction of the server's capacity."""
-    sizes, workers, threads = b.sizes, (16, 64), (16, 64, 256)
+    sizes, workers, threads = b.sizes, (32, 128), (32, 128, 256)
     with latency_server(thumbnails) as url:
         csvs = {}
         for who in ("original", "project"):
@@ -76,7 +76,7 @@ def download_stage(b, thumbnails):
     raw = {t: rate(s[f"raw {t}"]) for t in threads}
     capacity, best = max(raw.values()), max(workers, key=proj.get)
     rows = [Row(f"download, {LATENCY * 1000:.0f} ms latency (`--workers {w}`"
-                f"{', the default' if w == 16 else ''})",
+                f"{', the default' if w == 32 else ''})",
                 per_second(orig, "thumbnails"), per_second(proj[w], "thumbnails"),
                 times(proj[w] / orig), ">= 20x", proj[w] / orig >= 20, f"download-{w}")
             for w in workers]

@@ -21,6 +21,22 @@ def sniff_extension(data):
     return None
 
 
+def truncated(data, ext):
+    """True if image bytes of a known format visibly stop before their end marker: JPEG's
+    EOI, PNG's IEND chunk, GIF's trailer, WebP's RIFF length. A few microseconds, against
+    ~0.2 ms for decoding a thumbnail; check.py decodes every image fully later."""
+    tail = data[-1024:]
+    if ext == "jpg":  # 0xFFD9 only occurs as EOI in the entropy-coded data
+        return b"\xff\xd9" not in tail
+    if ext == "png":
+        return b"IEND\xaeB`\x82" not in tail  # the IEND chunk with its fixed CRC
+    if ext == "gif":
+        return not data.rstrip(b"\0\r\n").endswith(b";")
+    if ext == "webp":
+        return int.from_bytes(data[4:8], "little") + 8 > len(data)
+    return False
+
+
 def to_rgb(img):
     """Return any Pillow image as 8-bit RGB (the image itself if it already is);
     transparency is composited onto white."""

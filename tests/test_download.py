@@ -46,6 +46,8 @@ def test_faults_are_retried_or_recorded(server, data_dir):
         {"id": 6, "url": server.route("/html.jpg", Reply(200, html, {"Content-Type": "text/html"})), "tags": "a"},
         {"id": 7, "url": server.route("/moved.jpg", Reply(302, headers={"Location": "/a.jpg"})), "tags": "a"},
         {"id": 8, "url": server.route("/empty.jpg", Reply(200, b"")), "tags": "a"},
+        # the server's own copy is cut short: the length it declares is right, the JPEG is not
+        {"id": 9, "url": server.route("/half.jpg", Reply(200, jpg[:len(jpg) // 2])), "tags": "a"},
         {"id": 10, "url": "ftp://127.0.0.1/x.jpg", "tags": "a"},
     ]
     server.image("/a.jpg")
@@ -63,8 +65,9 @@ def test_faults_are_retried_or_recorded(server, data_dir):
     assert "Timeout" in errors[4] or "timed out" in errors[4]
     assert "not an image (text/html" in errors[6]
     assert errors[8] == "empty body"
+    assert errors[9].startswith("truncated jpg")
     assert "unsupported URL scheme 'ftp'" in errors[10]
-    assert counts["failed"] == 5 and counts["downloaded"] == 3 and counts["bad row"] == 1
+    assert counts["failed"] == 6 and counts["downloaded"] == 3 and counts["bad row"] == 1
     assert time.monotonic() - t0 < 60
 
 

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from conftest import image_bytes
-from tagger.images import fit_square, load_rgb, prepare, sniff_extension, validate
+from tagger.images import fit_square, load_rgb, prepare, sniff_extension, truncated, validate
 
 
 def encode(img, fmt="PNG", **kw):
@@ -74,3 +74,13 @@ def test_sniff_extension():
     assert sniff_extension(image_bytes(fmt="PNG")) == "png"
     assert sniff_extension(image_bytes(fmt="WEBP")) == "webp"
     assert sniff_extension(b"<!DOCTYPE html>") is None
+
+
+@pytest.mark.parametrize("fmt,ext", [("JPEG", "jpg"), ("PNG", "png"), ("GIF", "gif"),
+                                     ("WEBP", "webp")])
+def test_truncated_spots_a_body_cut_short_in_every_thumbnail_format(fmt, ext):
+    rng = np.random.default_rng(0)
+    data = encode(Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)), fmt)
+    assert sniff_extension(data) == ext and not truncated(data, ext)
+    for keep in (len(data) // 3, len(data) * 2 // 3, len(data) - 1):
+        assert truncated(data[:keep], ext), keep
