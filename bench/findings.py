@@ -100,14 +100,16 @@ def _data_texts(d):
             f"processes, each with its own threads, on machines with more cores than the "
             f"server needs; on this 2-core machine they would compete with the server."),
         "set_dic": lambda: (
-            f"set_dic: {sd['cpu']['project']:.1f} us of CPU per row against the original's "
-            f"{sd['cpu']['original']:.1f}. Both are bound by the same thing, one dict update "
-            f"per tag in one Python process (~0.2 us per tag, ~25 tags a row, 300,000 keys); "
-            f"set_dic.py adds per-row parsing (Post objects, id checks, de-duplication, a "
-            f"progress tick). 3x is out of reach of any single-process Python counter here. "
-            f"Next step (project, tagger/counting.py): count byte ranges of the CSV in "
-            f"`--workers` processes and add the Counters (scales with cores), and count each "
-            f"chunk of rows with one Counter.update over their joined tag strings."),
+            f"set_dic: {sd['cpu']['project']:.1f} us of CPU per row (its --workers processes "
+            f"together) against the original's {sd['cpu']['original']:.1f}. Both are bound by "
+            f"the same thing, one dict update per tag (~0.2 us a tag: ~25 tags a row into a "
+            f"Counter of 300,000 keys that does not fit in cache); profiled while writing "
+            f"the benchmark, a worker spends about half its time in that update, the rest "
+            f"parsing rows, skipping repeated ids and de-duplicating each row's tags. "
+            f"set_dic.py counts byte ranges of the CSV in parallel and adds the Counters, so "
+            f"its speed grows with cores; on {os.cpu_count()} cores 3x would need each core "
+            f"to count 1.5x as fast as the original, which is the dict update's own speed. "
+            f"Next step: more cores, or a counter outside Python's dict."),
         "set_dic-memory": lambda: (
             "set_dic's peak memory grew with the rows. What set_dic.py keeps is the Counter "
             "of distinct tags (it grows with the vocabulary seen, not the rows), the list "
@@ -121,17 +123,14 @@ def _later_texts(d, b):
     return {
         "deal-1": lambda: (
             f"deal on one core: {de['cpu']['one']:.2f} ms of CPU per image against the "
-            f"original's {de['cpu']['original']:.2f}. The original's nine extra copies cost "
-            f"nine 100x100 JPEG encodes (~0.1 ms each) and nine new files; deal.py saves once, "
-            f"but each of its ten hard links goes through `link_or_copy`'s atomic_path, which "
-            f"creates and deletes a temporary file (a new inode) before linking: 55-360 us per "
-            f"link on this disk, against ~5 us for `os.link`. Measured while writing the "
-            f"benchmark: with `os.link` first, deal.py --workers 1 went from 4.9 to 1.3 ms of "
-            f"CPU per image on 600 images. Next step (project, tagger/fsutil.py): link with "
-            f"`os.link(src, dst)` and fall back to the atomic replace only when `dst` exists "
-            f"(--overwrite) or the disk has no hard links. Even then 3x is unlikely on "
-            f"150-pixel thumbnails: the work both must do (decode, resize, one encode) is "
-            f"~0.6 ms of the original's ~1.5 ms."),
+            f"original's {de['cpu']['original']:.2f}. Profiled while writing the benchmark "
+            f"(150x150 JPEGs, one process): decoding ~0.24 ms and the bicubic resize to "
+            f"100x100 ~0.20 ms, which both must do; one JPEG encode and write ~0.15-0.18 ms, "
+            f"which the original repeats for every tag (~10 times) and deal.py does once; a "
+            f"hard link per further tag ~0.016 ms. The shared decode and resize put 3x out of "
+            f"reach on thumbnails this small: deal.py would have to finish in ~0.6 ms what "
+            f"takes 0.45 ms before anything is saved. Next step: none that keeps the "
+            f"resize's quality; the gain that is left is in using every core (next row)."),
         "deal-all": lambda: (
             f"deal on all {b.cores} cores reached {de['scaling']:.2f}x its 1-core rate while "
             f"other processes kept {de['others']:.1f} cores busy"

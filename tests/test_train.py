@@ -61,11 +61,15 @@ def test_softmax_makes_one_sample_per_tag_folder_entry(tmp_path):
     assert len(paths) == 8 and targets.sum() == 16
 
 
-def test_softmax_objective_trains(tmp_path):
+def test_the_original_method_is_still_there(tmp_path):
     data = make_shapes_data(tmp_path / "data", n=24)
     run = tmp_path / "runs" / "s"
-    train.main(train_args(data, run, "--epochs", "1", "--loss", "softmax"))
+    train.main(train_args(data, run, "--epochs", "1", "--model", "seed_cnn", "--loss", "softmax",
+                          "--schedule", "constant", "--warmup-epochs", "0", "--shift", "0"))
     assert "val_accuracy" in read_csv(run / "history.csv")[0]
+    from tagger.runs import load_run
+    model = load_run(run).model
+    assert model.name == "seed_cnn" and model.get_layer("scores").activation.__name__ == "softmax"
 
 
 def test_changed_settings_are_refused(tmp_path, capsys):
