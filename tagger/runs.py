@@ -49,7 +49,10 @@ def load_run(path):
         with open(path / "thresholds.csv", newline="") as f:
             by_tag = {r["tag"]: float(r["threshold"]) for r in csv.DictReader(f)}
         thresholds = np.array([by_tag.get(t, 0.5) for t in tags])
-    return Run(path, keras.models.load_model(path / "model.keras"), tags, thresholds, settings)
+    # predicting needs no loss or optimiser; so a --loss asl model loads in a fresh process
+    # without its custom loss class (tagger.training registers it for keras.models.load_model)
+    model = keras.models.load_model(path / "model.keras", compile=False)
+    return Run(path, model, tags, thresholds, settings)
 
 
 def prepare_batches(sources, size, fit, batch_size, on_error):
