@@ -57,7 +57,7 @@ def train(data_dir, dic_path, n_images, epochs, mode, image_size=100, batch_size
     timer = _epoch_timer()
     if mode == "pipeline":
         data = make_dataset(examples.paths, examples.labels, image_size, batch_size,
-                            training=True, flip=True, shift=0.0, seed=0, cache=True)
+                            training=True, flip=True, shift=0.1, seed=0, cache=True)  # train.py's defaults
         model.fit(data, epochs=epochs, shuffle=False, verbose=0, callbacks=[timer])
     elif mode == "memory":
         from tagger.images import load_rgb
