@@ -128,8 +128,9 @@ def _later_texts(d, b):
             f"100x100 ~0.20 ms, which both must do; one JPEG encode and write ~0.15-0.18 ms, "
             f"which the original repeats for every tag (~10 times) and deal.py does once; a "
             f"hard link per further tag ~0.016 ms. The shared decode and resize put 3x out of "
-            f"reach on thumbnails this small: deal.py would have to finish in ~0.6 ms what "
-            f"takes 0.45 ms before anything is saved. Next step: none that keeps the "
+            f"reach on thumbnails this small: deal.py would have to finish in "
+            f"{de['cpu']['original'] / 3:.2f} ms what takes ~0.45 ms before anything is "
+            f"saved. Next step: none that keeps the "
             f"resize's quality; the gain that is left is in using every core (next row)."),
         "deal-all": lambda: (
             f"deal on all {b.cores} cores reached {de['scaling']:.2f}x its 1-core rate while "
