@@ -120,7 +120,9 @@ def test_interrupted_run_is_finished_by_the_rerun(data_dir):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not resized.exists() or len(os.listdir(resized)) < 20):
         time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)  # Ctrl-C: labels.csv is still written on the way out
+    proc.send_signal(signal.SIGSTOP)  # freeze it at once, so the Ctrl-C lands mid-run even
+    proc.send_signal(signal.SIGINT)   # on a fast machine; labels.csv is still written on the
+    proc.send_signal(signal.SIGCONT)  # way out
     proc.wait()
     done = len(read_csv(data_dir / "labels.csv"))
     assert 20 <= done < 400, "the interrupt should land mid-run"
