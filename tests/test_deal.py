@@ -115,7 +115,10 @@ def test_interrupted_run_is_finished_by_the_rerun(data_dir):
     posts = [(i, "smile", image_bytes(COLOURS[i % 4], (150, 120))) for i in range(1, 401)]
     make_downloaded(data_dir, posts, ["smile"])
     cmd = [sys.executable, str(ROOT / "deal.py"), "--data-dir", str(data_dir), "--workers", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # as from a terminal: a test run started in the background (`cmd &`) ignores SIGINT,
+    # and a child would inherit that and never see the Ctrl-C
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     resized = data_dir / "resized"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not resized.exists() or len(os.listdir(resized)) < 20):
