@@ -53,17 +53,20 @@ def test_faults_are_retried_or_recorded(server, data_dir):
     server.image("/a.jpg")
     write_csv(data_dir / "all_data.csv", rows)
     t0 = time.monotonic()
-    counts = run(data_dir, "--timeout", "0.5", "--workers", "4")
+    counts = run(data_dir, "--timeout", "1", "--workers", "4")
     assert sorted(os.listdir(data_dir / "images")) == ["2.jpg", "3.jpg", "7.jpg"]
     assert len(server.hits("/flaky.jpg")) == 2
     busy = server.hits("/busy.jpg")
     assert len(busy) == 2 and busy[1][1] - busy[0][1] >= 0.9  # waited for Retry-After
     assert len(server.hits("/slow.jpg")) == 3  # first try and two retries, all timed out
-    assert len(server.hits("/cut.jpg")) == 3
+    # a body cut short is fetched again by download.py (first try and two retries); on a
+    # loaded machine a reply slower than --timeout can add urllib3's own retry of a try
+    assert len(server.hits("/cut.jpg")) >= 3
     errors = errors_by_id(data_dir)
     assert errors[1] == "HTTP 404 Not Found"
     assert "Timeout" in errors[4] or "timed out" in errors[4]
     assert "not an image (text/html" in errors[6]
+    assert "IncompleteRead" in errors[5]
     assert errors[8] == "empty body"
     assert errors[9].startswith("truncated jpg")
     assert "unsupported URL scheme 'ftp'" in errors[10]
