@@ -19,24 +19,25 @@ from .training import (EpochLogger, ResumableEarlyStopping, ValidationImages,
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Everything fit() needs to know, unpacked from the command line."""
+    """Everything fit() needs to know, unpacked from the command line (train.py's flags hold
+    the defaults)."""
     run: Path
-    model: str = "resnet"
-    loss: str = "bce"
-    image_size: int = 100
-    epochs: int = 30
-    patience: int = 20
-    monitor: str = "val_loss"
-    batch_size: int = 128
-    lr: float = 2e-3
-    schedule: str = "cosine"
-    warmup_epochs: float = 1.0
-    label_smoothing: float = 0.0
-    flip: bool = True
-    shift: float = 0.1
-    mixed_precision: str = "auto"
-    cache_mb: int = 4096
-    seed: int = 0
+    model: str
+    loss: str
+    image_size: int
+    epochs: int
+    patience: int
+    monitor: str
+    batch_size: int
+    lr: float
+    schedule: str
+    warmup_epochs: float
+    label_smoothing: float
+    flip: bool
+    shift: float
+    mixed_precision: str
+    cache_mb: int
+    seed: int
 
     @classmethod
     def from_args(cls, args):
