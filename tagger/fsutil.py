@@ -56,10 +56,8 @@ def link_or_copy(src, dst):
     try:
         os.link(src, dst)  # a new link appears whole: no temporary name needed
         return
-    except FileExistsError:
+    except OSError:  # dst exists (replaced below), or no hard links here or across devices
         pass
-    except OSError:
-        pass  # no hard links here (or across devices): copy below
     with atomic_path(dst) as tmp:
         try:
             os.link(src, tmp)
