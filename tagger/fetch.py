@@ -189,8 +189,8 @@ class Downloader:
             except BaseException as exc:  # a bug, or a full disk: stop the run with it
                 finished.put((post, None, exc))
 
-        def take(block):
-            post, reason, exc = finished.get(block)
+        def take():
+            post, reason, exc = finished.get()
             if exc is not None:
                 raise exc
             on_done(post, reason)
@@ -200,12 +200,12 @@ class Downloader:
             try:
                 for post in posts:
                     while in_flight >= 2 * self.workers or not finished.empty():
-                        take(block=True)
+                        take()
                         in_flight -= 1
                     pool.submit(task, post)
                     in_flight += 1
                 while in_flight:
-                    take(block=True)
+                    take()
                     in_flight -= 1
             except BaseException:
                 pool.shutdown(cancel_futures=True)
