@@ -18,9 +18,9 @@ def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
     parser.add_argument("--out", type=cli.Path, default=cli.Path("demo"),
                         help="folder for the demo's data, runs and drawings")
-    parser.add_argument("--posts", type=int, default=3000, help="thumbnails to generate")
-    parser.add_argument("--image-size", type=int, default=80, help="training input side, pixels")
-    parser.add_argument("--epochs", type=int, default=18, help="training epochs")
+    parser.add_argument("--posts", type=cli.positive_int, default=3000, help="thumbnails to generate")
+    parser.add_argument("--image-size", type=cli.positive_int, default=80, help="training input side, pixels")
+    parser.add_argument("--epochs", type=cli.positive_int, default=18, help="training epochs")
     cli.add_seed(parser)
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an earlier demo in --out (otherwise refused)")

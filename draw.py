@@ -26,8 +26,8 @@ def parse_args(argv=None):
     parser.add_argument("inputs", nargs="+", type=cli.Path, help="image files or folders")
     cli.add_run(parser)
     choose = parser.add_mutually_exclusive_group()
-    choose.add_argument("--top-k", type=int, default=6, help="draw the k most likely tags")
-    choose.add_argument("--threshold", type=float, default=None,
+    choose.add_argument("--top-k", type=cli.positive_int, default=6, help="draw the k most likely tags")
+    choose.add_argument("--threshold", type=cli.probability, default=None,
                         help="draw every tag scoring at least this")
     choose.add_argument("--tuned", action="store_true",
                         help="draw the tags over the run's tuned per-tag thresholds")
@@ -37,7 +37,7 @@ def parse_args(argv=None):
                         help="also write <stem>.txt: the tags, comma-separated")
     parser.add_argument("--json", action="store_true",
                         help="also write <stem>.json: every tag's score")
-    parser.add_argument("--batch-size", type=int, default=64, help="images per predict call")
+    parser.add_argument("--batch-size", type=cli.positive_int, default=64, help="images per predict call")
     return parser.parse_args(argv)
 
 

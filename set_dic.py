@@ -20,12 +20,12 @@ def parse_args(argv=None):
     parser.add_argument("--out", type=cli.Path, default=None,
                         help="where to write the dictionary (default: DATA_DIR/dic.txt)")
     choice = parser.add_mutually_exclusive_group()
-    choice.add_argument("--min-count", type=int, default=120000,
+    choice.add_argument("--min-count", type=cli.non_negative_int, default=120000,
                         help="keep tags on more than this many posts")
-    choice.add_argument("--top", type=int, default=None, help="keep the N most frequent tags")
+    choice.add_argument("--top", type=cli.positive_int, default=None, help="keep the N most frequent tags")
     parser.add_argument("--exclude", nargs="*", default=[], metavar="TAG",
                         help="tags to leave out, e.g. translation_request")
-    parser.add_argument("--limit", type=int, default=0, help="rows to read; 0 = all")
+    parser.add_argument("--limit", type=cli.non_negative_int, default=0, help="rows to read; 0 = all")
     cli.add_workers(parser, cli.default_workers(), "processes counting parts of the file")
     cli.add_overwrite(parser, "replace an existing dictionary that differs "
                               "(the old one is moved to DATA_DIR/replaced/)")

@@ -25,6 +25,37 @@ def make_parser(doc):
     return argparse.ArgumentParser(description=doc, formatter_class=Formatter)
 
 
+def ranged(kind, low=None, high=None, low_open=False, high_open=False, what=None):
+    """An argparse type: a `kind` (int or float) between `low` and `high` (each bound
+    included unless open), so a bad value is refused with exit 2 before anything is written."""
+    if what is None:
+        noun = "an integer" if kind is int else "a number"
+        what = (f"{noun} in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+                if high is not None else f"{noun} {'>' if low_open else '>='} {low}")
+
+    def check(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if value != value or too_low or too_high:  # value != value: NaN
+            raise argparse.ArgumentTypeError(f"{text} is not {what}")
+        return value
+
+    return check
+
+
+positive_int = ranged(int, 1, what="a positive integer")
+non_negative_int = ranged(int, 0, what="an integer >= 0")
+positive_float = ranged(float, 0, low_open=True, high=float("inf"), high_open=True,
+                        what="a positive number")
+non_negative_float = ranged(float, 0, high=float("inf"), high_open=True, what="a number >= 0")
+fraction = ranged(float, 0, 1, high_open=True)  # a share of something: [0, 1)
+probability = ranged(float, 0, 1)  # a score or a threshold: [0, 1]
+
+
 def add_data_dir(parser):
     parser.add_argument("--data-dir", type=Path, default=Path("data"),
                         help="folder that holds every stage's input and output")
@@ -42,16 +73,16 @@ def add_dic(parser):
 
 
 def add_image_size(parser):
-    parser.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE,
+    parser.add_argument("--image-size", type=positive_int, default=DEFAULT_IMAGE_SIZE,
                         help="side of the square images, in pixels")
 
 
 def add_seed(parser):
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed")
 
 
 def add_workers(parser, default, what="parallel workers"):
-    parser.add_argument("--workers", type=int, default=default, help=what)
+    parser.add_argument("--workers", type=positive_int, default=default, help=what)
 
 
 def add_overwrite(parser, what="redo work already done instead of skipping it"):
@@ -107,3 +138,24 @@ def recorded_fit(data_dir):
 def _deal_setting(data_dir, key, default):
     path = Path(data_dir) / "deal_args.json"
     return json.loads(path.read_text()).get(key, default) if path.exists() else default
+
+
+def images_dir(data_dir):
+    """Where download.py put DATA_DIR's thumbnails: its recorded --out, else DATA_DIR/images."""
+    path = Path(data_dir) / "download_args.json"
+    out = json.loads(path.read_text()).get("out") if path.exists() else None
+    return Path(data_dir) / "images" if not out else Path(data_dir) / out  # out may be absolute
+
+
+def record_images_dir(data_dir, args):
+    """Write download_args.json, keeping --out relative to DATA_DIR when it lies inside it,
+    so the later stages find the thumbnails from any working folder."""
+    out = Path(args.out).resolve()
+    try:
+        out = out.relative_to(Path(data_dir).resolve())
+    except ValueError:
+        pass
+    values = args_dict(args)
+    values["out"] = str(out)
+    with atomic_path(Path(data_dir) / "download_args.json") as tmp:
+        Path(tmp).write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")

@@ -95,9 +95,9 @@ def test_draw_threshold_and_missing_run(trained, tmp_path, capsys):
     _, run = trained
     pic = tmp_path / "x.png"
     pic.write_bytes(shape_image(np.random.default_rng(1), "red", "circle", 64))
-    draw.main([str(pic), "--run", str(run), "--out", str(tmp_path), "--threshold", "1.01",
+    draw.main([str(pic), "--run", str(run), "--out", str(tmp_path), "--threshold", "1",
                "--caption"])
-    assert (tmp_path / "x.txt").read_text() == "\n"  # nothing scores above 1.01
+    assert (tmp_path / "x.txt").read_text() == "\n"  # nothing scores 1 (a sigmoid stays below)
     with pytest.raises(SystemExit):
         draw.main([str(pic), "--run", str(tmp_path / "nope")])
     assert "model.keras not found" in capsys.readouterr().err
