@@ -5,9 +5,13 @@ bytes or same pixels under another id) are moved to DATA_DIR/quarantine/ with th
 (deleted only with --delete). Then each tag folder keeps at most --max-per-tag entries;
 capping removes only that folder's hard link, so the image stays in its other folders.
 
+Every removal is recorded (quarantine/reasons.csv, capped.csv); --restore puts the
+quarantined entries and the capped links back, so another cap or none can be chosen.
+
 Examples:
   python check.py                                   # cap at 1,000 per tag (the original)
   python check.py --max-per-tag 0                   # validate and dedupe only
+  python check.py --restore                         # undo the quarantine and the caps
 """
 from collections import Counter
 
@@ -16,23 +20,33 @@ from tagger.checking import by_folder, choose_capped, find_duplicates, gather, i
 from tagger.fsutil import atomic_csv_writer, move_aside, read_csv_dicts
 from tagger.grouping import image_paths
 from tagger.progress import bar
+from tagger.removals import removed_entries, restore_capped, restore_quarantined
 from tagger.tags import folder_to_tag
 
 
 def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
     cli.add_data_dir(parser)
-    parser.add_argument("--max-per-tag", type=int, default=1000,
+    parser.add_argument("--max-per-tag", type=cli.non_negative_int, default=1000,
                         help="entries kept per tag folder; 0 = no cap")
-    parser.add_argument("--image-size", type=int, default=None,
-                        help="expected side in pixels (default: the one deal.py recorded)")
+    parser.add_argument("--image-size", type=cli.positive_int, default=None,
+                        help="expected side in pixels; must match the one deal.py recorded "
+                             "in DATA_DIR/deal_args.json (default: that one)")
     cli.add_seed(parser)
     parser.add_argument("--delete", action="store_true",
                         help="delete invalid and duplicate files instead of quarantining them")
     cli.add_workers(parser, cli.default_workers(), "processes")
+    parser.add_argument("--restore", action="store_true",
+                        help="move the quarantined entries and the capped links back into "
+                             "their tag folders (what --delete removed cannot come back), "
+                             "then stop")
     args = parser.parse_args(argv)
+    recorded = cli.recorded_image_size(args.data_dir)
     if args.image_size is None:
-        args.image_size = cli.recorded_image_size(args.data_dir)
+        args.image_size = recorded
+    elif (args.data_dir / "deal_args.json").exists() and args.image_size != recorded:
+        parser.error(f"--image-size {args.image_size} contradicts {args.data_dir}/deal_args.json: "
+                     f"deal.py made these images {recorded}x{recorded}; leave the flag out")
     return args
 
 
@@ -48,12 +62,28 @@ def remove(picture, reason, args, log):
             log.append((str(path.relative_to(root)), str(target.relative_to(args.data_dir)), reason))
 
 
+def restore(data_dir):
+    """check.py --restore: put back what earlier runs quarantined or capped."""
+    quarantined, left = restore_quarantined(data_dir)
+    capped, missing = restore_capped(data_dir)
+    print(f"restored {quarantined:,} quarantined entries and {capped:,} capped links into "
+          f"{data_dir / 'anime_images'}"
+          + (f"; left {left:,} in the quarantine whose place is taken" if left else "")
+          + (f"; {missing:,} capped links have no {data_dir / 'resized'} file (run deal.py)"
+             if missing else "") + "; run check.py again to check and cap")
+    return quarantined, capped
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.restore:
+        return restore(args.data_dir)
     root = args.data_dir / "anime_images"
-    if not root.is_dir():
-        cli.fail(f"{root} does not exist; run deal.py first")
     paths = list(image_paths(root))
+    if not paths:
+        hint = (" (check.py --restore brings back what it removed before)"
+                if removed_entries(args.data_dir) else "")
+        cli.fail(f"no images under {root}; run deal.py first{hint}")
     before = Counter(p.parent.name for p in paths)
     pictures = gather(paths)
     with bar(len(pictures), "check", "img") as progress:

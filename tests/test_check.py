@@ -102,3 +102,45 @@ def test_without_deal_output_is_a_clear_error(data_dir, capsys):
     with pytest.raises(SystemExit):
         run(data_dir)
     assert "run deal.py first" in capsys.readouterr().err
+
+
+def test_a_contradicting_image_size_is_refused_and_changes_nothing(data_dir, capsys):
+    out = build(data_dir, n=4, size=32)
+    before = sorted(p.relative_to(data_dir) for p in data_dir.rglob("*"))
+    with pytest.raises(SystemExit) as exc:
+        run(data_dir, "--image-size", "64")
+    assert exc.value.code == 2 and "deal_args.json" in capsys.readouterr().err
+    assert sorted(p.relative_to(data_dir) for p in data_dir.rglob("*")) == before
+    run(data_dir, "--image-size", "32")  # the recorded size is fine, and so is no flag
+    assert len(os.listdir(out / "a")) == 4
+
+
+def test_restore_brings_back_capped_links_and_quarantined_entries(data_dir, capsys):
+    out = build(data_dir, n=12)
+    everything = {f: sorted(os.listdir(out / f)) for f in "abc"}
+    data = (out / "a" / "3.jpg").read_bytes()
+    os.unlink(out / "a" / "3.jpg")
+    (out / "a" / "3.jpg").write_bytes(data[:100])  # broken: quarantined
+    run(data_dir, "--max-per-tag", "4")
+    assert len(os.listdir(out / "a")) == 4 and len(os.listdir(out / "b")) == 4
+    capsys.readouterr()
+    run(data_dir, "--restore")
+    assert "restored 1 quarantined entries and 9 capped links" in capsys.readouterr().out
+    assert {f: sorted(os.listdir(out / f)) for f in "abc"} == everything
+    assert (out / "a" / "3.jpg").read_bytes() == data[:100]  # the very file, back in place
+    assert read_csv(data_dir / "capped.csv") == [] and \
+        read_csv(data_dir / "quarantine" / "reasons.csv") == []
+    run(data_dir, "--max-per-tag", "0")  # a different choice: no cap this time
+    assert len(os.listdir(out / "a")) == 11 and len(os.listdir(out / "b")) == 6
+
+
+def test_an_empty_tree_says_to_run_deal_first(data_dir, capsys):
+    import shutil
+
+    out = build(data_dir, n=3)
+    shutil.rmtree(out)
+    out.mkdir()
+    (out / "a").mkdir()
+    with pytest.raises(SystemExit) as exc:
+        run(data_dir)
+    assert exc.value.code == 2 and "run deal.py first" in capsys.readouterr().err

@@ -133,3 +133,67 @@ def test_interrupted_run_is_finished_by_the_rerun(data_dir):
     assert counts["already done"] == done and counts["resized"] == 400 - done
     assert len(os.listdir(data_dir / "anime_images" / "smile")) == 400
     assert len(read_csv(data_dir / "labels.csv")) == 400
+
+
+def test_a_changed_dictionary_relabels_and_relinks_without_resizing(data_dir, capsys):
+    make_downloaded(data_dir, posts(), ["1girl"])
+    run(data_dir)
+    out = data_dir / "anime_images"
+    mtime = (data_dir / "resized" / "1.jpg").stat().st_mtime_ns
+    (data_dir / "dic.txt").write_text("1girl\nsmile\nhat\n")
+    counts = run(data_dir)  # image 3 (smile only) is new to the dictionary: resized now
+    assert counts["resized"] == 1 and counts["relabelled"] == 1 and counts["relinked"] == 2
+    assert (data_dir / "resized" / "1.jpg").stat().st_mtime_ns == mtime  # not resized again
+    assert sorted(os.listdir(out / "smile")) == ["1.jpg", "3.jpg"]
+    assert os.listdir(out / "hat") == ["1.jpg"]
+    assert (out / "hat" / "1.jpg").stat().st_ino == (data_dir / "resized" / "1.jpg").stat().st_ino
+    labels = {r["id"]: r["tags"] for r in read_csv(data_dir / "labels.csv")}
+    assert labels["1"] == "1girl smile hat" and labels["2"] == "1girl"
+    assert "relabelled 1 images" in capsys.readouterr().out
+    counts = run(data_dir)
+    assert counts["resized"] == 0 and counts["relabelled"] == 0 and counts["relinked"] == 0
+    (data_dir / "dic.txt").write_text("smile\n")
+    run(data_dir)
+    assert sorted(os.listdir(out)) == ["smile"]  # no folder for a tag no longer in the dic
+    moved = data_dir / "replaced" / "anime_images"
+    assert sorted(os.listdir(moved / "1girl")) == ["1.jpg", "2.jpg"]  # moved, not deleted
+    labels = {r["id"]: r["tags"] for r in read_csv(data_dir / "labels.csv")}
+    assert labels == {"1": "smile", "3": "smile"}
+
+
+def test_relinking_leaves_what_check_removed(data_dir):
+    import check
+
+    make_downloaded(data_dir, posts(8), ["1girl"])
+    run(data_dir, "--image-size", "32")
+    check.main(["--data-dir", str(data_dir), "--max-per-tag", "2", "--workers", "1"])
+    kept = sorted(os.listdir(data_dir / "anime_images" / "1girl"))
+    (data_dir / "dic.txt").write_text("1girl\nsmile\n")
+    run(data_dir, "--image-size", "32")
+    assert sorted(os.listdir(data_dir / "anime_images" / "1girl")) == kept  # the cap holds
+    assert len(os.listdir(data_dir / "anime_images" / "smile")) == 4
+
+
+def test_deleted_outputs_are_made_again(data_dir):
+    import shutil
+
+    make_downloaded(data_dir, posts(), ["1girl", "smile"])
+    run(data_dir)
+    shutil.rmtree(data_dir / "anime_images")
+    shutil.rmtree(data_dir / "resized")
+    counts = run(data_dir)
+    assert counts["resized"] == 3 and counts["already done"] == 0
+    assert sorted(os.listdir(data_dir / "anime_images" / "1girl")) == ["1.jpg", "2.jpg"]
+    shutil.rmtree(data_dir / "anime_images")  # the tag folders alone: linked again, not resized
+    counts = run(data_dir)
+    assert counts["resized"] == 0 and counts["relinked"] == 4
+    assert sorted(os.listdir(data_dir / "anime_images" / "smile")) == ["1.jpg", "3.jpg"]
+
+
+def test_a_run_that_made_nothing_records_no_size(data_dir):
+    make_downloaded(data_dir, [(i, "smile", None) for i in (1, 2)], ["smile"])  # not downloaded
+    assert run(data_dir, "--image-size", "64")["resized"] == 0
+    assert not (data_dir / "deal_args.json").exists()
+    (data_dir / "images" / "1.jpg").write_bytes(image_bytes())
+    assert run(data_dir, "--image-size", "100")["resized"] == 1  # not refused for "64"
+    assert Image.open(data_dir / "resized" / "1.jpg").size == (100, 100)
