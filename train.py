@@ -16,12 +16,13 @@ Examples:
       --batch-size 200 --schedule constant --warmup-epochs 0 --shift 0 --epochs 400 \
       --val-fraction 0.2 --test-fraction 0          # the original student project
 """
+import sys
 import time
 
 import numpy as np
 
 from tagger import cli
-from tagger.dataset import load_examples, read_split, split_ids, write_split
+from tagger.dataset import load_examples, read_split, sample_table, split_ids, write_split
 from tagger.model import LOSSES, MODELS
 from tagger.tags import load_dic, save_dic
 
@@ -38,33 +39,37 @@ def parse_args(argv=None):
                         help="bce: one sigmoid per tag, all of an image's tags positive; "
                              "asl: the same with the asymmetric loss of multi-label taggers; "
                              "softmax: one sample per image and tag folder (the original)")
-    parser.add_argument("--image-size", type=int, default=None,
+    parser.add_argument("--image-size", type=cli.positive_int, default=None,
                         help="input side in pixels (default: the one deal.py recorded)")
-    parser.add_argument("--epochs", type=int, default=30,
+    parser.add_argument("--epochs", type=cli.positive_int, default=30,
                         help="epochs to train (the cosine schedule spans them)")
-    parser.add_argument("--patience", type=int, default=20,
+    parser.add_argument("--patience", type=cli.non_negative_int, default=20,
                         help="stop after this many epochs without improvement; 0 = never")
     parser.add_argument("--monitor", choices=("val_loss", "val_pr_auc", "val_f1", "val_accuracy"),
                         default="val_loss", help="validation number for early stopping and "
                                                  "the best model")
-    parser.add_argument("--batch-size", type=int, default=128, help="images per step")
-    parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
+    parser.add_argument("--batch-size", type=cli.positive_int, default=128, help="images per step")
+    parser.add_argument("--lr", type=cli.positive_float, default=2e-3, help="Adam learning rate")
     parser.add_argument("--schedule", choices=("constant", "cosine"), default="cosine",
                         help="learning rate: constant, or cosine decay over --epochs")
-    parser.add_argument("--warmup-epochs", type=float, default=1.0,
+    parser.add_argument("--warmup-epochs", type=cli.non_negative_float, default=1.0,
                         help="linear warm-up from 0 to --lr first (with --schedule cosine)")
-    parser.add_argument("--label-smoothing", type=float, default=0.0, help="0..1")
-    parser.add_argument("--val-fraction", type=float, default=0.1, help="ids for validation")
-    parser.add_argument("--test-fraction", type=float, default=0.1,
+    parser.add_argument("--label-smoothing", type=cli.fraction, default=0.0,
+                        help="move targets this far towards 0.5, in [0, 1)")
+    parser.add_argument("--val-fraction", type=cli.fraction, default=0.1, help="ids for validation")
+    parser.add_argument("--test-fraction", type=cli.fraction, default=0.1,
                         help="ids held out from training and tuning, for test.py only")
     parser.add_argument("--flip", action=cli.argparse.BooleanOptionalAction, default=True,
                         help="random horizontal flips while training")
-    parser.add_argument("--shift", type=float, default=0.1,
+    parser.add_argument("--shift", type=cli.ranged(float, 0, 0.5), default=0.1,
                         help="random shifts up to this fraction of the side while training")
     parser.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto",
                         help="float16 compute: auto = on GPUs only")
-    parser.add_argument("--cache-mb", type=int, default=4096,
+    parser.add_argument("--cache-mb", type=cli.non_negative_int, default=4096,
                         help="keep decoded images in memory when they fit in this many MB")
+    parser.add_argument("--allow-empty-tags", action="store_true",
+                        help="train even if a dictionary tag has no positive image in the "
+                             "training split (otherwise refused)")
     cli.add_seed(parser)
     cli.add_overwrite(parser, "start over; the old run folder is moved to RUN.replaced-<time>")
     args = cli.resolve(parser.parse_args(argv))
@@ -74,19 +79,23 @@ def parse_args(argv=None):
     if args.monitor == "val_accuracy" and args.loss != "softmax" or \
             args.monitor in ("val_pr_auc", "val_f1") and args.loss == "softmax":
         parser.error(f"--monitor {args.monitor} is not tracked with --loss {args.loss}")
+    if args.val_fraction + args.test_fraction >= 1:
+        parser.error(f"--val-fraction {args.val_fraction} and --test-fraction "
+                     f"{args.test_fraction} leave nothing to train on; their sum must be below 1")
     return args
 
 
-SETTINGS_THAT_MAY_CHANGE = {"overwrite", "epochs", "patience", "cache_mb"}
+SETTINGS_THAT_MAY_CHANGE = {"overwrite", "epochs", "patience", "cache_mb", "allow_empty_tags"}
 
 
-def prepare_run(args):
-    """Create, resume or refuse the run folder; return True if training should go on."""
+def check_run(args):
+    """Refuse a run folder made with other settings; return False if it is already trained.
+
+    Nothing is written here: the run folder is made (or moved aside) by start_run, once the
+    inputs are known to be sound, so a failed attempt never blocks the next one."""
     run = args.run
-    if run.exists() and args.overwrite:
-        aside = run.with_name(f"{run.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
-        run.rename(aside)
-        print(f"moved the previous run to {aside}")
+    if args.overwrite:
+        return True
     if (run / "model.keras").exists() and not (run / "checkpoints").exists():
         print(f"{run} is already trained (model.keras); pass --overwrite to train again "
               f"or --run to name another run")
@@ -99,15 +108,41 @@ def prepare_run(args):
         if changed:
             cli.fail(f"{run} was started with other settings ({', '.join(changed)}); give the "
                      f"same command to resume, --overwrite to start over, or another --run")
-    run.mkdir(parents=True, exist_ok=True)
-    cli.save_args(run / "args.json", args)
     return True
 
 
+def start_run(args, tags):
+    """Move an old run aside with --overwrite, then record how this one is made."""
+    run = args.run
+    if run.exists() and args.overwrite:
+        aside = run.with_name(f"{run.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+        run.rename(aside)
+        print(f"moved the previous run to {aside}")
+    run.mkdir(parents=True, exist_ok=True)
+    cli.save_args(run / "args.json", args)
+    save_dic(run / "dic.txt", tags)
+
+
+def refuse_empty_tags(tags, train, loss, allowed):
+    """Exit 2 naming the dictionary tags without a positive training image, unless allowed."""
+    targets = sample_table(train, loss)[1]
+    empty = [t for t, n in zip(tags, targets.sum(axis=0)) if n == 0]
+    if not empty:
+        return
+    names = ", ".join(empty[:10]) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
+    message = (f"{len(empty)} of {len(tags)} dictionary tags have no positive image in the "
+               f"training split: {names}. The model could never learn them. Run deal.py again "
+               f"if the dictionary changed since it ran, drop the tags from the dictionary, or "
+               f"pass --allow-empty-tags to train anyway")
+    if not allowed:
+        cli.fail(message)
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def split_examples(args, examples):
-    """Load or make the id split (written once, so a resumed run keeps it)."""
+    """Load the id split of a resumed run, or make one (written by write_split later)."""
     path = args.run / "split.csv"
-    if path.exists():
+    if path.exists() and not args.overwrite:
         split = read_split(path)
         missing = [i for i in examples.ids if int(i) not in split]
         if missing:
@@ -115,14 +150,13 @@ def split_examples(args, examples):
                      f"changed since this run started: use --overwrite or another --run")
     else:
         split = split_ids(examples.ids, args.val_fraction, args.test_fraction, args.seed)
-        write_split(path, split)
     names = np.array([split.get(int(i), "none") for i in examples.ids])
-    return {name: examples.subset(names == name) for name in ("train", "val", "test")}
+    return split, {name: examples.subset(names == name) for name in ("train", "val", "test")}
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if not prepare_run(args):
+    if not check_run(args):
         return None
     try:
         tags = load_dic(args.dic)
@@ -132,10 +166,12 @@ def main(argv=None):
     if len(examples.ids) < 2:
         cli.fail(f"only {len(examples.ids)} images under {args.data_dir / 'anime_images'}; "
                  f"run deal.py and check.py first")
-    save_dic(args.run / "dic.txt", tags)
-    parts = split_examples(args, examples)
+    split, parts = split_examples(args, examples)
     if not len(parts["train"].ids) or not len(parts["val"].ids):
         cli.fail("the split left no training or no validation images; check --val-fraction")
+    refuse_empty_tags(tags, parts["train"], args.loss, args.allow_empty_tags)
+    start_run(args, tags)  # the inputs are sound: only now is anything written
+    write_split(args.run / "split.csv", split)
     from tagger.fit import fit_and_finish  # TensorFlow loads only once the inputs are sound
 
     return fit_and_finish(args, tags, parts)

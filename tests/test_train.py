@@ -133,3 +133,31 @@ def test_asl_run_saves_and_reloads(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (run / "eval" / "report.json").is_file()
+
+
+def test_a_tag_without_training_positives_is_refused_by_name(tmp_path, capsys):
+    data = make_shapes_data(tmp_path / "data", n=12)
+    (data / "dic.txt").write_text("".join(t + "\n" for t in SHAPE_TAGS) + "hat\n")  # not dealt
+    run = tmp_path / "runs" / "r"
+    with pytest.raises(SystemExit) as exc:
+        train.main(train_args(data, run, "--epochs", "1"))
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "1 of 5 dictionary tags" in err and ": hat." in err
+    assert "deal.py" in err and "--allow-empty-tags" in err
+    assert not run.exists()  # nothing recorded: the next attempt is not refused
+    train.main(train_args(data, run, "--epochs", "1", "--allow-empty-tags"))
+    assert "warning" in capsys.readouterr().err and (run / "model.keras").is_file()
+
+
+def test_a_failed_attempt_records_nothing_that_blocks_the_next(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "dic.txt").write_text("".join(t + "\n" for t in SHAPE_TAGS))
+    run = tmp_path / "runs" / "r"
+    with pytest.raises(SystemExit) as exc:  # nothing dealt yet
+        train.main(train_args(data, run, "--epochs", "1", "--lr", "0.5"))
+    assert exc.value.code == 2 and "deal.py" in capsys.readouterr().err
+    assert not (run / "args.json").exists()
+    make_shapes_data(data, n=12)
+    train.main(train_args(data, run, "--epochs", "1"))  # other settings, not refused
+    assert (run / "model.keras").is_file()
