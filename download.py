@@ -18,21 +18,28 @@ def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
     cli.add_data_dir(parser)
     cli.add_csv(parser)
-    parser.add_argument("--out", default=None, help="image folder (default: DATA_DIR/images)")
-    parser.add_argument("--limit", type=int, default=100000, help="rows to read; 0 = all")
+    parser.add_argument("--out", type=cli.Path, default=None,
+                        help="image folder, recorded in DATA_DIR/download_args.json for the "
+                             "later stages (default: the recorded one, else DATA_DIR/images)")
+    parser.add_argument("--limit", type=cli.non_negative_int, default=100000, help="rows to read; 0 = all")
     cli.add_workers(parser, 32, "concurrent downloads (connections); lower it, or set "
                     "--max-rps, for a server that asks for less")
-    parser.add_argument("--max-rps", type=float, default=0.0,
+    parser.add_argument("--max-rps", type=cli.non_negative_float, default=0.0,
                         help="cap on requests per second over all workers; 0 = no cap")
-    parser.add_argument("--retries", type=int, default=4,
+    parser.add_argument("--retries", type=cli.non_negative_int, default=4,
                         help="retries on timeouts, connection errors, 429 and 5xx")
-    parser.add_argument("--timeout", type=float, default=20.0, help="read timeout, seconds")
-    parser.add_argument("--max-bytes", type=int, default=2 * 1024 * 1024,
+    parser.add_argument("--timeout", type=cli.positive_float, default=20.0, help="read timeout, seconds")
+    parser.add_argument("--max-bytes", type=cli.positive_int, default=2 * 1024 * 1024,
                         help="largest body accepted as a thumbnail, bytes")
     parser.add_argument("--retry-failed", action="store_true",
                         help="retry only the posts listed in DATA_DIR/download_errors.csv")
     args = cli.resolve(parser.parse_args(argv))
-    args.out = args.data_dir / "images" if args.out is None else cli.Path(args.out)
+    recorded = cli.images_dir(args.data_dir)
+    if args.out is None:
+        args.out = recorded
+    elif args.out.resolve() != recorded.resolve() and any(existing_images(recorded)):
+        parser.error(f"{args.data_dir}'s thumbnails are in {recorded}; leave --out out to add "
+                     f"to them, or use another --data-dir")
     return args
 
 
@@ -93,6 +100,8 @@ def main(argv=None):
         progress.close()
         with atomic_csv_writer(errors_path, ERROR_HEADER) as writer:
             writer.writerows(sorted(errors, key=lambda e: int(e[0] or 0)))
+    if counts["downloaded"] or counts["already present"]:
+        cli.record_images_dir(args.data_dir, args)  # where deal.py and test.py will look
     print(summary(counts, errors_path, args.out))
     return counts
 

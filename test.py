@@ -26,13 +26,13 @@ def parse_args(argv=None):
                         help="score these rows instead of the run's validation split")
     parser.add_argument("--split", choices=("auto", "val", "test"), default="auto",
                         help="which held-out split; auto = test if the run has one, else val")
-    parser.add_argument("--limit", type=int, default=0, help="images to score; 0 = all")
-    parser.add_argument("--top-k", type=int, default=6, help="predictions credited per image")
-    parser.add_argument("--min-common", type=int, default=15,
+    parser.add_argument("--limit", type=cli.non_negative_int, default=0, help="images to score; 0 = all")
+    parser.add_argument("--top-k", type=cli.positive_int, default=6, help="predictions credited per image")
+    parser.add_argument("--min-common", type=cli.non_negative_int, default=15,
                         help="the top-k test keeps images with more than this many dictionary tags")
-    parser.add_argument("--credit", type=float, default=0.25,
+    parser.add_argument("--credit", type=cli.probability, default=0.25,
                         help="score per correct top-k tag, capped at 1.0 per image")
-    parser.add_argument("--batch-size", type=int, default=256, help="images per predict call")
+    parser.add_argument("--batch-size", type=cli.positive_int, default=256, help="images per predict call")
     parser.add_argument("--quiet", action="store_true", help="no line per image")
     return parser.parse_args(argv)
 
@@ -53,13 +53,14 @@ def csv_rows(run, data_dir, csv_path, limit):
     from tagger.fetch import existing_images
 
     trained = {i for i, s in read_split(run.path / "split.csv").items() if s == "train"}
-    images = existing_images(data_dir / "images")
+    images_dir = cli.images_dir(data_dir)
+    images = existing_images(images_dir)
     ids, sources, labels = [], [], []
     for row in read_rows(csv_path):
         if isinstance(row, BadRow) or row.id in trained or row.id not in images:
             continue
         ids.append(row.id)
-        sources.append(str(data_dir / "images" / images[row.id]))
+        sources.append(str(images_dir / images[row.id]))
         labels.append([1.0 if t in row.tags else 0.0 for t in run.tags])
         if limit and len(ids) == limit:
             break

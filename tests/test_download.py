@@ -179,3 +179,25 @@ def test_killed_run_leaves_no_partial_file_and_rerun_completes(server, data_dir)
     assert sorted(p.name for p in images.iterdir()) == sorted(f"{i + 1}.jpg" for i in range(n))
     for path in images.iterdir():
         Image.open(path).load()
+
+
+def test_out_is_recorded_and_the_later_stages_read_it(server, data_dir, tmp_path, capsys,
+                                                        monkeypatch):
+    import deal
+
+    write_csv(data_dir / "all_data.csv", [
+        {"id": i, "url": server.image(f"/{i}.jpg", color=(40 * i, 90, 90)), "tags": "smile"}
+        for i in (1, 2)])
+    elsewhere = tmp_path / "big_disk" / "thumbs"
+    monkeypatch.chdir(tmp_path)
+    assert run(data_dir, "--out", "big_disk/thumbs", "--limit", "1")["downloaded"] == 1
+    assert sorted(os.listdir(elsewhere)) == ["1.jpg"] and not (data_dir / "images").exists()
+    assert run(data_dir)["downloaded"] == 1  # the same folder, without --out again
+    assert sorted(os.listdir(elsewhere)) == ["1.jpg", "2.jpg"]
+    with pytest.raises(SystemExit) as exc:  # a second image folder would split the data
+        run(data_dir, "--out", str(tmp_path / "other"))
+    assert exc.value.code == 2 and str(elsewhere) in capsys.readouterr().err
+    (data_dir / "dic.txt").write_text("smile\n")
+    monkeypatch.chdir(data_dir)  # from another working folder
+    counts = deal.main(["--data-dir", ".", "--workers", "1", "--image-size", "32"])
+    assert counts["resized"] == 2 and counts["not downloaded"] == 0
