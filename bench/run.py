@@ -24,6 +24,7 @@ from bench.measure import Bench, ChildFailed
 from bench.report import Row, markdown, table
 from bench.stages_data import check_stage, deal_stage, download_stage, set_dic_stage
 from bench.stages_model import inference_stage, train_stage
+from tagger.cli import positive_int
 
 FULL = {"download_original": 150, "download_project": 2000, "csv_rows": 2_000_000,
         "csv_rows_small": 500_000, "images": 3000, "train_images": 800,
@@ -44,7 +45,7 @@ def parse_args(argv=None):
                              "with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny inputs and one repeat: a check that everything runs")
-    parser.add_argument("--repeats", type=int, default=None,
+    parser.add_argument("--repeats", type=positive_int, default=None,
                         help="runs per timing, the median is reported (default: 3, 1 with --quick)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the generated inputs and outputs in --work afterwards")

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 from tqdm import tqdm
 
+from tagger.cli import non_negative_int, positive_int
 from tagger.fsutil import atomic_csv_writer, atomic_path
 
 DEMO_TAGS = (
@@ -392,14 +393,14 @@ def parse_args(argv=None):
     """Command-line options of `python -m tagger.synth`."""
     p = argparse.ArgumentParser(description="Draw a Safebooru-like demo data set of anime thumbnails.")
     p.add_argument("out_dir", type=Path, help="folder for thumbnails/ and all_data.csv")
-    p.add_argument("--n", type=int, default=3000, help="number of posts (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--size", type=int, default=128, help="thumbnail side in pixels (default: %(default)s)")
+    p.add_argument("--n", type=positive_int, default=3000, help="number of posts (default: %(default)s)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--size", type=positive_int, default=128, help="thumbnail side in pixels (default: %(default)s)")
     p.add_argument("--image-format", choices=sorted(IMAGE_FORMATS), default="jpg",
                    help="thumbnail file format (default: %(default)s)")
     p.add_argument("--base-url", default="http://127.0.0.1:8000",
                    help="URL prefix written into preview_url/sample_url (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=1, help="drawing processes (default: %(default)s)")
+    p.add_argument("--workers", type=positive_int, default=1, help="drawing processes (default: %(default)s)")
     return p.parse_args(argv)
 
 

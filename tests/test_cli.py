@@ -28,7 +28,11 @@ BAD_VALUES = [
     ("draw", ["--top-k", "0"]), ("draw", ["--threshold", "1.01"]), ("draw", ["--threshold", "-0.1"]),
     ("draw", ["--batch-size", "0"]),
     ("demo", ["--posts", "0"]), ("demo", ["--epochs", "0"]), ("demo", ["--image-size", "-1"]),
+    ("tagger.synth", ["--n", "0"]), ("tagger.synth", ["--workers", "0"]),
+    ("bench.run", ["--repeats", "-1"]),
 ]
+FIRST_ARGS = {"draw": ["pic.png"], "demo": ["--out", "demo"], "tagger.synth": ["synth"],
+              "bench.run": ["--quick", "--work", "work"]}
 
 
 def snapshot(folder):
@@ -46,7 +50,7 @@ def test_bad_numeric_flag_exits_2_and_writes_nothing(script, flags, tmp_path, mo
     (tmp_path / "pic.png").write_bytes(image_bytes(fmt="PNG"))
     monkeypatch.chdir(tmp_path)
     before = snapshot(tmp_path)
-    argv = {"draw": ["pic.png"], "demo": ["--out", "demo"]}.get(script, ["--data-dir", "data"])
+    argv = FIRST_ARGS.get(script, ["--data-dir", "data"])
     with pytest.raises(SystemExit) as exc:
         importlib.import_module(script).main([*argv, *flags])
     assert exc.value.code == 2
