@@ -2,7 +2,9 @@
 
 Each image is resized once to DATA_DIR/resized/<id>.jpg and hard-linked into
 DATA_DIR/anime_images/<tag>/ for each of its dictionary tags; DATA_DIR/labels.csv lists
-every image's dictionary tags (the multi-label ground truth).
+every image's dictionary tags (the multi-label ground truth). A rerun skips images already
+resized, relabels and relinks them after a dictionary change (without resizing again) and
+moves the folders of tags no longer in the dictionary to DATA_DIR/replaced/anime_images/.
 
 Examples:
   python deal.py                                    # first 55,000 rows, 100x100, padded
