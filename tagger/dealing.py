@@ -1,9 +1,9 @@
 """deal.py's plan: what to resize, what to relabel and relink, which tag folders are stale.
 
-An image counts as done only when labels.csv lists it and its resized file exists, so a
-deleted resized/ is made again. A done image is relabelled from the current dictionary and
-linked into the folders of tags it did not have (a changed dictionary) or whose folder is
-gone, without resizing it again; entries that check.py removed (its records, see
+An image counts as done when its resized file exists (written whole under a temporary
+name, at the size deal_args.json records), so a deleted resized/ is made again. A done
+image is relabelled from the current dictionary and linked into the folders of tags it did
+not have in labels.csv (a changed dictionary) or whose folder is gone, never resized again; entries that check.py removed (its records, see
 tagger.removals) are never linked again.
 """
 import os
@@ -60,9 +60,9 @@ def make_plan(csv_path, limit, dic, labels, removed, layout, counts, errors):
         if not tags:
             counts["no dictionary tag"] += 1
             plan.relabelled += labels.pop(row.id, None) is not None
-        elif row.id in labels and name in done_files and not layout.overwrite:
+        elif name in done_files and not layout.overwrite:
             counts["already done"] += 1
-            before = labels[row.id][1]
+            before = labels[row.id][1] if row.id in labels else ()
             plan.relabelled += before != tags
             labels[row.id] = (f"resized/{name}", tags)
             plan.links += [(layout.resized / name, link) for t, link in links
