@@ -105,7 +105,7 @@ def test_bad_rows_are_skipped_listed_and_never_escape(server, data_dir, tmp_path
     assert reasons["6"] == reasons["7"] == "bad row: id is not a positive integer"
     assert reasons["8"].startswith("bad row: missing fields")
     assert {p.name for p in tmp_path.rglob("*") if p.is_file()} == {
-        "all_data.csv", "download_errors.csv", "1.jpg", "5.jpg"}
+        "all_data.csv", "download_errors.csv", "download_args.json", "1.jpg", "5.jpg"}
 
 
 def test_rerun_skips_present_and_failed_until_retry_failed(server, data_dir):
