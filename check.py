@@ -13,6 +13,7 @@ from collections import Counter
 
 from tagger import cli
 from tagger.checking import by_folder, choose_capped, find_duplicates, gather, inspect_all
+from tagger.entry import stage
 from tagger.fsutil import atomic_csv_writer, move_aside, read_csv_dicts
 from tagger.grouping import image_paths
 from tagger.progress import bar
@@ -48,6 +49,7 @@ def remove(picture, reason, args, log):
             log.append((str(path.relative_to(root)), str(target.relative_to(args.data_dir)), reason))
 
 
+@stage
 def main(argv=None):
     args = parse_args(argv)
     root = args.data_dir / "anime_images"

@@ -12,6 +12,7 @@ import json
 from collections import Counter
 
 from tagger import cli
+from tagger.entry import stage
 from tagger.fetch import existing_images
 from tagger.fsutil import atomic_csv_writer
 from tagger.grouping import Job, read_labels, run_jobs, write_labels
@@ -73,6 +74,7 @@ def check_settings(args):
     cli.save_args(path, args)
 
 
+@stage
 def main(argv=None):
     args = parse_args(argv)
     try:
