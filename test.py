@@ -13,6 +13,7 @@ import numpy as np
 
 from tagger import cli
 from tagger.dataset import load_examples, read_split
+from tagger.entry import stage
 from tagger.runs import load_run, prepare_batches
 from tagger.safebooru import BadRow, CsvFormatError, read_rows
 
@@ -104,6 +105,7 @@ def print_protocol(ids, scores, tags, keep, per_image, args):
               f"lower --min-common)")
 
 
+@stage
 def main(argv=None):
     from tagger.evaluate import score, top_k_protocol, write_eval
 

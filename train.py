@@ -22,6 +22,7 @@ import numpy as np
 
 from tagger import cli
 from tagger.dataset import load_examples, read_split, split_ids, write_split
+from tagger.entry import stage
 from tagger.model import LOSSES, MODELS
 from tagger.tags import load_dic, save_dic
 
@@ -120,6 +121,7 @@ def split_examples(args, examples):
     return {name: examples.subset(names == name) for name in ("train", "val", "test")}
 
 
+@stage
 def main(argv=None):
     args = parse_args(argv)
     if not prepare_run(args):
