@@ -72,6 +72,8 @@ def parse_args(argv=None):
     if args.image_size is None:
         args.image_size = cli.recorded_image_size(args.data_dir)
     args.fit = cli.recorded_fit(args.data_dir)  # how images are prepared for this model
+    # test.py finds the data again from another folder; a resume from elsewhere is refused
+    args.data_dir_absolute = args.data_dir.resolve()
     if args.monitor == "val_accuracy" and args.loss != "softmax" or \
             args.monitor in ("val_pr_auc", "val_f1") and args.loss == "softmax":
         parser.error(f"--monitor {args.monitor} is not tracked with --loss {args.loss}")
