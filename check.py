@@ -17,6 +17,7 @@ from collections import Counter
 
 from tagger import cli
 from tagger.checking import by_folder, choose_capped, find_duplicates, gather, inspect_all
+from tagger.entry import stage
 from tagger.fsutil import atomic_csv_writer, move_aside, read_csv_dicts
 from tagger.grouping import image_paths
 from tagger.progress import bar
@@ -74,6 +75,7 @@ def restore(data_dir):
     return quarantined, capped
 
 
+@stage
 def main(argv=None):
     args = parse_args(argv)
     if args.restore:

@@ -16,6 +16,7 @@ from collections import Counter
 
 from tagger import cli
 from tagger.dealing import Layout, link_done, make_plan, move_stale_folders
+from tagger.entry import stage
 from tagger.fetch import existing_images
 from tagger.fsutil import atomic_csv_writer
 from tagger.grouping import read_labels, run_jobs, write_labels
@@ -57,6 +58,7 @@ def check_settings(args):
                      f"pass --overwrite to redo them all, or use another --data-dir")
 
 
+@stage
 def main(argv=None):
     args = parse_args(argv)
     try:

@@ -8,7 +8,9 @@ Examples:
 from collections import Counter
 
 from tagger import cli
-from tagger.fetch import ERROR_HEADER, Downloader, FetchConfig, check_url, existing_images
+from tagger.entry import stage
+from tagger.fetch import (ERROR_HEADER, SERVER_DOWN, Downloader, FetchConfig, check_url,
+                          existing_images)
 from tagger.fsutil import atomic_csv_writer, read_csv_dicts
 from tagger.progress import bar, count_lines
 from tagger.safebooru import BadRow, CsvFormatError, open_csv, read_rows
@@ -31,6 +33,10 @@ def parse_args(argv=None):
     parser.add_argument("--timeout", type=cli.positive_float, default=20.0, help="read timeout, seconds")
     parser.add_argument("--max-bytes", type=cli.positive_int, default=2 * 1024 * 1024,
                         help="largest body accepted as a thumbnail, bytes")
+    parser.add_argument("--stop-after", type=cli.non_negative_int, default=20,
+                        help="stop when this many requests in a row failed the same way (no "
+                             "answer, or the same 429/5xx) and none succeeded: the server is "
+                             "down; 0 = never stop")
     parser.add_argument("--retry-failed", action="store_true",
                         help="retry only the posts listed in DATA_DIR/download_errors.csv")
     args = cli.resolve(parser.parse_args(argv))
@@ -47,12 +53,11 @@ def plan(rows, have, failed_before, retry_failed, counts, errors, tick):
     """Yield the posts to download; count, record and tick() the rows that are skipped."""
     for row in rows:
         skipped = True
+        reason = None if isinstance(row, BadRow) else check_url(row.url)
         if isinstance(row, BadRow):
             counts["bad row"] += 1
             errors.append((row.row, row.id, row.url, f"bad row: {row.reason}"))
-            continue
-        reason = check_url(row.url)
-        if reason:
+        elif reason:
             counts["bad row"] += 1
             errors.append((row.row, row.id, row.url, f"bad URL: {reason}"))
         elif row.id in have:
@@ -67,42 +72,60 @@ def plan(rows, have, failed_before, retry_failed, counts, errors, tick):
             tick()
 
 
+@stage
 def main(argv=None):
     args = parse_args(argv)
     errors_path = args.data_dir / "download_errors.csv"
+    # bad rows are found again, and rows that failed while the server was down are retried
     failed_before = {int(e["id"]): (e["row"], e["id"], e["url"], e["reason"])
-                     for e in read_csv_dicts(errors_path)
-                     if e["id"].isdigit() and not e["reason"].startswith("bad ")}
+                     for e in read_csv_dicts(errors_path) if e["id"].isdigit()
+                     and not e["reason"].startswith(("bad ", SERVER_DOWN))}
     have = existing_images(args.out)
     config = FetchConfig(retries=args.retries, read_timeout=args.timeout,
-                         max_bytes=args.max_bytes, max_rps=args.max_rps)
+                         max_bytes=args.max_bytes, max_rps=args.max_rps,
+                         stop_after=args.stop_after)
     try:
         open_csv(args.csv)[0].close()  # fail now, not mid-run, on a missing or wrong file
     except CsvFormatError as exc:
         cli.fail(exc)
     total = count_lines(args.csv)
     total = min(total, args.limit) if args.limit else total
-    counts, errors = Counter(), []
+    counts, errors, streak = Counter(), [], []  # streak: errors since the last download
     progress = bar(total, "download", "row")
 
     def on_done(post, reason):
         progress.update(1)
         counts["failed" if reason else "downloaded"] += 1
         if reason:
+            streak.append(len(errors))
             errors.append((post.row, post.id, post.url, reason))
+        else:
+            streak.clear()
         progress.set_postfix(ok=counts["downloaded"], failed=counts["failed"], refresh=False)
 
     posts = plan(read_rows(args.csv, args.limit), have, failed_before, args.retry_failed,
                  counts, errors, lambda: progress.update(1))
+    downloader = Downloader(args.out, config, args.workers)
     try:
-        Downloader(args.out, config, args.workers).run(posts, on_done)
+        downloader.run(posts, on_done)
+        if not downloader.breaker.tripped:
+            progress.total = progress.n  # every row is done: the line count was an estimate
+            progress.refresh()
     finally:
         progress.close()
+        for i in streak if downloader.breaker.tripped else ():
+            errors[i] = errors[i][:3] + (SERVER_DOWN + errors[i][3],)
         with atomic_csv_writer(errors_path, ERROR_HEADER) as writer:
             writer.writerows(sorted(errors, key=lambda e: int(e[0] or 0)))
     if counts["downloaded"] or counts["already present"]:
         cli.record_images_dir(args.data_dir, args)  # where deal.py and test.py will look
     print(summary(counts, errors_path, args.out))
+    if downloader.breaker.tripped:
+        cli.fail(f"stopped early: {downloader.breaker.tripped}. The server looks down or is "
+                 f"refusing us: check the URLs in {args.csv} and your connection (a server "
+                 f"that answers 429 or 503 wants fewer --workers or a --max-rps), then run the "
+                 f"same command to continue (rows that failed this way are tried again)",
+                 code=1)
     return counts
 
 

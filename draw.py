@@ -13,6 +13,7 @@ import json
 import numpy as np
 
 from tagger import cli
+from tagger.entry import stage
 from tagger.fsutil import atomic_path
 from tagger.images import load_rgb
 from tagger.render import draw_tags
@@ -81,6 +82,7 @@ def write_outputs(path, out, chosen, scores, tags, caption, as_json):
     return stem.with_name(f"{path.stem}_tags.png")
 
 
+@stage
 def main(argv=None):
     args = parse_args(argv)
     paths = find_images(args.inputs)

@@ -7,6 +7,7 @@ Examples:
 """
 from tagger import cli
 from tagger.counting import choose_tags, count_tags
+from tagger.entry import stage
 from tagger.fsutil import atomic_csv_writer, move_aside
 from tagger.progress import bar, count_lines
 from tagger.safebooru import CsvFormatError, open_csv
@@ -34,6 +35,7 @@ def parse_args(argv=None):
     return args
 
 
+@stage
 def main(argv=None):
     args = parse_args(argv)
     try:

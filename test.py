@@ -9,10 +9,13 @@ Examples:
   python test.py --run runs/tagger --min-common 1 --top-k 3
   python test.py --run runs/tagger --csv data/new_posts.csv
 """
+from collections import Counter
+
 import numpy as np
 
 from tagger import cli
 from tagger.dataset import load_examples, read_split
+from tagger.entry import stage
 from tagger.runs import load_run, prepare_batches
 from tagger.safebooru import BadRow, CsvFormatError, read_rows
 
@@ -37,6 +40,21 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def choose_data_dir(run, given):
+    """--data-dir, else the data folder the run was trained on, wherever this runs from."""
+    if given:
+        return given
+    recorded = run.trained_data_dirs()
+    for folder in recorded:
+        if folder.is_dir():
+            return folder
+    where = " (" + ", ".join(map(str, recorded[1:])) + " from where train.py ran)" \
+        if len(recorded) > 1 else ""
+    cli.fail(f"{run.path} was trained on the data folder {recorded[0] if recorded else '?'}"
+             f"{where}, which is not there from {cli.Path.cwd()}; pass --data-dir with that "
+             f"folder (the one holding labels.csv and anime_images/)")
+
+
 def held_out_split(run, data_dir, which, limit):
     """(ids, uint8 images, labels) of the run's held-out split, read as in training."""
     split = read_split(run.path / "split.csv")
@@ -44,12 +62,18 @@ def held_out_split(run, data_dir, which, limit):
         which = "test" if "test" in split.values() else "val"
     examples = load_examples(data_dir, run.tags)
     chosen = examples.subset(np.array([split.get(int(i)) == which for i in examples.ids]))
+    if not len(chosen.ids):
+        cli.fail(f"no held-out images to score: none of the run's "
+                 f"{list(split.values()).count(which):,} {which} images is among the "
+                 f"{len(examples.ids):,} images of {data_dir} (labels.csv and anime_images/); "
+                 f"pass --data-dir with the data folder {run.path} was trained on")
     n = limit or len(chosen.ids)
     return chosen.ids[:n], chosen.paths[:n], chosen.labels[:n], which
 
 
-def csv_rows(run, data_dir, csv_path, limit):
-    """(ids, image batches, labels) of CSV rows that are downloaded and were not trained on."""
+def csv_rows(run, data_dir, csv_path, limit, left_out):
+    """(ids, image batches, labels) of CSV rows that are downloaded and were not trained on;
+    the rows left out are counted in `left_out` by reason."""
     from tagger.fetch import existing_images
 
     trained = {i for i, s in read_split(run.path / "split.csv").items() if s == "train"}
@@ -57,17 +81,30 @@ def csv_rows(run, data_dir, csv_path, limit):
     images = existing_images(images_dir)
     ids, sources, labels = [], [], []
     for row in read_rows(csv_path):
-        if isinstance(row, BadRow) or row.id in trained or row.id not in images:
+        reason = ("bad row" if isinstance(row, BadRow) else "trained on" if row.id in trained
+                  else f"not downloaded (not in {data_dir / 'images'})"
+                  if row.id not in images else None)
+        if reason:
+            left_out[reason] += 1
             continue
         ids.append(row.id)
         sources.append(str(images_dir / images[row.id]))
         labels.append([1.0 if t in row.tags else 0.0 for t in run.tags])
         if limit and len(ids) == limit:
             break
-    skipped = []
-    batches = prepare_batches(sources, run.image_size, run.fit, 256,
-                              lambda i, e: skipped.append(i))
-    return np.array(ids), batches, np.array(labels, np.float32).reshape(-1, len(run.tags)), skipped
+
+    def unreadable(i, error):
+        left_out["unreadable"] += 1
+
+    batches = prepare_batches(sources, run.image_size, run.fit, 256, unreadable)
+    return np.array(ids), batches, np.array(labels, np.float32).reshape(-1, len(run.tags))
+
+
+def report_left_out(left_out, csv_path):
+    """Print how many rows of the CSV were not scored, and why."""
+    if left_out:
+        reasons = ", ".join(f"{n:,} {why}" for why, n in left_out.most_common())
+        print(f"left out {sum(left_out.values()):,} rows of {csv_path}: {reasons}")
 
 
 def predict_batches(run, batches, n, batch_size):
@@ -105,6 +142,7 @@ def print_protocol(ids, scores, tags, keep, per_image, args):
               f"lower --min-common)")
 
 
+@stage
 def main(argv=None):
     from tagger.evaluate import score, top_k_protocol, write_eval
 
@@ -113,13 +151,15 @@ def main(argv=None):
         run = load_run(args.run)
     except (OSError, ValueError) as exc:
         cli.fail(exc)
-    data_dir = args.data_dir or cli.Path(run.settings["data_dir"])
+    data_dir = choose_data_dir(run, args.data_dir)
     try:
         if args.csv:
-            ids, batches, labels, skipped = csv_rows(run, data_dir, args.csv, args.limit)
+            left_out = Counter()
+            ids, batches, labels = csv_rows(run, data_dir, args.csv, args.limit, left_out)
             scores = predict_batches(run, batches, len(ids), args.batch_size)
             ok = ~np.isnan(scores).any(axis=1)
             ids, labels, scores, which = ids[ok], labels[ok], scores[ok], str(args.csv)
+            report_left_out(left_out, args.csv)
         else:
             ids, paths, labels, which = held_out_split(run, data_dir, args.split, args.limit)
             scores = predict_split(run, paths, labels, args.batch_size)

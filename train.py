@@ -23,6 +23,7 @@ import numpy as np
 
 from tagger import cli
 from tagger.dataset import load_examples, read_split, sample_table, split_ids, write_split
+from tagger.entry import stage
 from tagger.model import LOSSES, MODELS
 from tagger.tags import load_dic, save_dic
 
@@ -76,6 +77,8 @@ def parse_args(argv=None):
     if args.image_size is None:
         args.image_size = cli.recorded_image_size(args.data_dir)
     args.fit = cli.recorded_fit(args.data_dir)  # how images are prepared for this model
+    # test.py finds the data again from another folder; a resume from elsewhere is refused
+    args.data_dir_absolute = args.data_dir.resolve()
     if args.monitor == "val_accuracy" and args.loss != "softmax" or \
             args.monitor in ("val_pr_auc", "val_f1") and args.loss == "softmax":
         parser.error(f"--monitor {args.monitor} is not tracked with --loss {args.loss}")
@@ -154,6 +157,7 @@ def split_examples(args, examples):
     return split, {name: examples.subset(names == name) for name in ("train", "val", "test")}
 
 
+@stage
 def main(argv=None):
     args = parse_args(argv)
     if not check_run(args):

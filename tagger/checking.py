@@ -1,11 +1,10 @@
 """Validate grouped images, drop exact duplicates and cap each tag folder."""
 import hashlib
-import os
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 
+from .entry import process_pool
 from .images import validate
 
 
@@ -47,16 +46,19 @@ def inspect_all(pictures, size, workers, on_done):
     if workers <= 1:
         results = map(inspect, work)
     else:
-        pool = get_context("fork" if os.name != "nt" else "spawn").Pool(workers)
+        pool = process_pool(workers)
         results = pool.imap(inspect, work, chunksize=64)
     try:
         for picture, (reason, byte_hash, pixel_hash) in zip(items, results):
             picture.reason, picture.byte_hash, picture.pixel_hash = reason, byte_hash, pixel_hash
             on_done()
-    finally:
+    except BaseException:  # Ctrl-C or an error: stop the workers now, not after their queue
         if workers > 1:
-            pool.close()
-            pool.join()
+            pool.terminate()
+        raise
+    if workers > 1:
+        pool.close()
+        pool.join()
 
 
 def find_duplicates(pictures):

@@ -5,6 +5,7 @@ import os
 import sys
 from pathlib import Path
 
+from .entry import describe_os_error
 from .fsutil import atomic_path
 
 DEFAULT_IMAGE_SIZE = 100  # pixels, the original project's input size
@@ -105,6 +106,8 @@ def resolve(args):
 
 def fail(message, code=2):
     """Print an error a person can act on and exit, without a traceback."""
+    if isinstance(message, OSError):  # the file and what to do, not a bare "[Errno 2] ..."
+        message = describe_os_error(message)
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(code)
 

@@ -6,8 +6,8 @@ after the merge, so the result equals one sequential pass.
 """
 import os
 from collections import Counter
-from multiprocessing import get_context
 
+from .entry import process_pool
 from .safebooru import REQUIRED_COLUMNS, BadRow, IdSet, open_csv, parse_lines, read_rows
 
 CHUNK_BYTES = 32 * 2**20  # a range per task: small enough for a smooth progress bar
@@ -68,7 +68,7 @@ def count_tags(csv_path, limit=0, on_rows=None, workers=1, chunk_bytes=CHUNK_BYT
     columns = tuple(found[name] for name in REQUIRED_COLUMNS)
     tasks = [(str(csv_path), a, b, columns) for a, b in byte_ranges(csv_path, chunk_bytes)]
     seen, line_offset, rows = 0, 1, 0
-    with get_context("spawn" if os.name == "nt" else "fork").Pool(workers) as pool:
+    with process_pool(workers) as pool:
         for task, (part, part_bad, ids, n_lines, n_rows) in zip(tasks, pool.imap(_count_range, tasks)):
             counts.update(part)
             bad.extend(b._replace(row=b.row + line_offset) for b in part_bad)

@@ -4,30 +4,63 @@ import os
 import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import urllib3
-from urllib3.exceptions import HTTPError, MaxRetryError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import (HTTPError, MaxRetryError, ProtocolError, ReadTimeoutError,
+                                ResponseError)
 from urllib3.util.retry import Retry
 
+from .breaker import CircuitBreaker
 from .fsutil import atomic_write_bytes
 from .images import sniff_extension, truncated
 
 USER_AGENT = "anime-tagger/0.1 (Safebooru thumbnail downloader; urllib3)"
 ERROR_HEADER = ("row", "id", "url", "reason")
 RETRY_STATUS = (429, 500, 502, 503, 504)
+SERVER_DOWN = "server down: "  # begins the reason of rows failed in an outage: a rerun retries them
 
 
-class _CappedRetry(Retry):
-    """urllib3 Retry whose wait for a server's Retry-After is capped, so one reply cannot stall a worker."""
+class Stopped(Exception):
+    """The download was stopped (Ctrl-C, or the server is down): leave this post for a rerun."""
+
+
+def failure_kind(response, error):
+    """How an attempt failed, for the circuit breaker: "no answer" for connection errors and
+    timeouts, "HTTP <status>" for a status worth retrying, None for a redirect."""
+    if error is not None:
+        return "no answer"
+    if response is not None and response.status in RETRY_STATUS:
+        return f"HTTP {response.status}"
+    return None
+
+
+class _Retry(Retry):
+    """urllib3 Retry that caps a server's Retry-After, so one reply cannot stall a worker, and
+    reports every failed attempt to a circuit breaker, giving up at once when it has tripped."""
 
     max_retry_after = 60.0
+    breaker = None
+
+    def new(self, **kw):
+        retry = super().new(**kw)
+        retry.breaker = self.breaker
+        return retry
 
     def parse_retry_after(self, retry_after):
         return min(super().parse_retry_after(retry_after), self.max_retry_after)
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None,
+                  _stacktrace=None):
+        kind = failure_kind(response, error)
+        if kind and self.breaker is not None:
+            detail = describe(error) if error is not None else f"HTTP {response.status}"
+            if self.breaker.failed(kind, detail):
+                reason = error or ResponseError(detail)
+                raise MaxRetryError(_pool, url, reason) from reason
+        return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
 @dataclass(frozen=True)
@@ -39,20 +72,23 @@ class FetchConfig:
     read_timeout: float = 20.0
     max_bytes: int = 2 * 1024 * 1024
     max_rps: float = 0.0  # requests per second over all workers; 0 = no cap
+    stop_after: int = 20  # failed attempts in a row, none succeeding, that stop the run; 0 = never
     user_agent: str = USER_AGENT
 
 
-def make_pool(config, maxsize):
+def make_pool(config, maxsize, breaker=None):
     """A thread-safe urllib3 PoolManager: keep-alive connections (up to `maxsize` per host),
     retries with exponential backoff on connection errors, timeouts, 429 and 5xx (honouring
-    Retry-After), redirects followed. requests would add ~0.35 ms of CPU per thumbnail
-    on top of this (its session, hooks and proxy lookup from the environment), a third
-    of download.py's time at hundreds of thumbnails a second."""
-    retry = _CappedRetry(
+    Retry-After), redirects followed; every failed attempt is reported to `breaker`.
+    requests would add ~0.35 ms of CPU per thumbnail on top of this (its session, hooks and
+    proxy lookup from the environment), a third of download.py's time at hundreds of
+    thumbnails a second."""
+    retry = _Retry(
         total=config.retries, connect=config.retries, read=config.retries,
         status=config.retries, backoff_factor=config.backoff, backoff_max=30,
         status_forcelist=RETRY_STATUS, allowed_methods=frozenset({"GET"}),
         respect_retry_after_header=True, raise_on_status=False)
+    retry.breaker = breaker
     # each retry is logged by urllib3 at WARNING, which would print over the progress bar;
     # what finally failed goes to download_errors.csv
     logging.getLogger("urllib3").setLevel(logging.ERROR)
@@ -63,21 +99,31 @@ def make_pool(config, maxsize):
 
 
 class RateLimiter:
-    """Spaces requests at least 1/rate seconds apart across threads (rate 0 = no limit)."""
+    """Spaces requests at least 1/rate seconds apart across threads (rate 0 = no limit).
+    Its waits end at once, raising Stopped, when the `stop` event is set."""
 
-    def __init__(self, rate):
+    def __init__(self, rate, stop=None):
         self._interval = 1.0 / rate if rate > 0 else 0.0
         self._next = time.monotonic()
         self._lock = threading.Lock()
+        self._stop = stop or threading.Event()
 
     def wait(self):
+        """Wait for this thread's turn to send a request."""
         if not self._interval:
+            if self._stop.is_set():
+                raise Stopped()
             return
         with self._lock:
             now = time.monotonic()
             slot = max(now, self._next)
             self._next = slot + self._interval
-        time.sleep(max(0.0, slot - now))
+        self.sleep(slot - now)
+
+    def sleep(self, seconds):
+        """Sleep, unless the download is stopped (then raise Stopped, at once)."""
+        if self._stop.wait(max(0.0, seconds)):
+            raise Stopped()
 
 
 def check_url(url):
@@ -112,8 +158,9 @@ def describe(exc):
     return f"{type(exc).__name__}: {exc}"
 
 
-def fetch_image(pool, url, config, limiter):
-    """GET one image; return (bytes, extension). Raises ValueError or urllib3 errors."""
+def fetch_image(pool, url, config, limiter, breaker=None):
+    """GET one image; return (bytes, extension). Raises ValueError, urllib3 errors or Stopped."""
+    breaker = breaker or CircuitBreaker(0)
     for attempt in range(config.retries + 1):
         limiter.wait()
         # urllib3's Retry covers everything up to the response headers (connect errors,
@@ -121,18 +168,20 @@ def fetch_image(pool, url, config, limiter):
         # here with the same exponential backoff.
         response = pool.request("GET", url, preload_content=False)
         try:
+            if response.status not in RETRY_STATUS:
+                breaker.succeeded()
             if response.status != 200:
                 raise ValueError(f"HTTP {response.status} {response.reason}")
             content_type = response.headers.get("Content-Type", "?")
             try:
                 data = _read_body(response, config.max_bytes)
                 break
-            except _BODY_ERRORS:
-                if attempt == config.retries:
+            except _BODY_ERRORS as exc:
+                if breaker.failed("no answer", describe(exc)) or attempt == config.retries:
                     raise
         finally:
             response.release_conn()
-        time.sleep(min(30.0, config.backoff * 2 ** attempt))
+        limiter.sleep(min(30.0, config.backoff * 2 ** attempt))
     if not data:
         raise ValueError("empty body")
     ext = sniff_extension(data)
@@ -155,39 +204,64 @@ def existing_images(images_dir):
 
 
 class Downloader:
-    """Downloads posts into a folder with a pool of threads sharing one connection pool."""
+    """Downloads posts into a folder with daemon threads sharing one connection pool.
+
+    stop() (or Ctrl-C in run(), or the circuit breaker tripping) ends the run at once:
+    waiting workers return without a request, and requests in flight are abandoned rather
+    than waited for (their posts are not recorded, so a rerun fetches them)."""
 
     def __init__(self, images_dir, config, workers):
         self.images_dir = Path(images_dir)
         self.config = config
         self.workers = workers
-        self._limiter = RateLimiter(config.max_rps)
-        self._pool = make_pool(config, maxsize=workers)
+        self._stop = threading.Event()
+        self.breaker = CircuitBreaker(config.stop_after)
+        self._limiter = RateLimiter(config.max_rps, self._stop)
+        self._pool = make_pool(config, maxsize=workers, breaker=self.breaker)
+
+    def stop(self):
+        self._stop.set()
 
     def download_one(self, post):
-        """Fetch one post's thumbnail to <id>.<ext>; return None or the failure reason."""
+        """Fetch one post's thumbnail to <id>.<ext>; return None or the failure reason.
+        Raises Stopped if the run was stopped first."""
         try:
-            data, ext = fetch_image(self._pool, post.url, self.config, self._limiter)
+            data, ext = fetch_image(self._pool, post.url, self.config, self._limiter,
+                                    self.breaker)
         except ValueError as exc:
             return str(exc)
         except (HTTPError, OSError) as exc:
             return describe(exc)
+        if self._stop.is_set():
+            raise Stopped()
         atomic_write_bytes(self.images_dir / f"{post.id}.{ext}", data)
         return None
 
+    def _work(self, todo, finished):
+        """A worker thread: download posts from `todo` until None or a stop."""
+        while True:
+            post = todo.get()
+            if post is None or self._stop.is_set():
+                return
+            try:
+                finished.put((post, self.download_one(post), None))
+            except Stopped:
+                return
+            except BaseException as exc:  # a bug, or a full disk: stop the run with it
+                finished.put((post, None, exc))
+
     def run(self, posts, on_done):
         """Download every post, calling on_done(post, reason_or_None) in this thread as each
-        finishes. At most 2 x workers posts are in flight, so memory stays flat."""
+        finishes. At most 2 x workers posts are queued or in flight, so memory stays flat.
+        Returns early, with self.breaker.tripped set, if the server looks down."""
         self.images_dir.mkdir(parents=True, exist_ok=True)
         for stale in self.images_dir.glob(".*.part"):
             stale.unlink()  # a killed run's unfinished download; it is fetched again
-        finished = queue.SimpleQueue()  # (post, reason, unexpected exception)
-
-        def task(post):
-            try:
-                finished.put((post, self.download_one(post), None))
-            except BaseException as exc:  # a bug, or a full disk: stop the run with it
-                finished.put((post, None, exc))
+        todo, finished = queue.SimpleQueue(), queue.SimpleQueue()
+        threads = [threading.Thread(target=self._work, args=(todo, finished), daemon=True,
+                                    name=f"download-{i}") for i in range(self.workers)]
+        for thread in threads:
+            thread.start()
 
         def take():
             post, reason, exc = finished.get()
@@ -196,17 +270,21 @@ class Downloader:
             on_done(post, reason)
 
         in_flight = 0
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="download") as pool:
-            try:
-                for post in posts:
-                    while in_flight >= 2 * self.workers or not finished.empty():
-                        take()
-                        in_flight -= 1
-                    pool.submit(task, post)
-                    in_flight += 1
-                while in_flight:
+        try:
+            for post in posts:
+                while in_flight >= 2 * self.workers or not finished.empty():
                     take()
                     in_flight -= 1
-            except BaseException:
-                pool.shutdown(cancel_futures=True)
-                raise
+                if self.breaker.tripped:
+                    break
+                todo.put(post)
+                in_flight += 1
+            while in_flight and not self.breaker.tripped:
+                take()
+                in_flight -= 1
+            while not finished.empty():  # tripped: what has finished, not what is in flight
+                take()
+        finally:
+            self.stop()
+            for _ in threads:
+                todo.put(None)

@@ -2,9 +2,9 @@
 import csv
 import os
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
+from .entry import process_pool
 from .fsutil import atomic_path, link_or_copy
 from .images import fit_square, load_rgb
 
@@ -44,7 +44,7 @@ def run_jobs(jobs, workers, on_done):
         for job in jobs:
             on_done(*process(job))
         return
-    with get_context("spawn" if os.name == "nt" else "fork").Pool(workers) as pool:
+    with process_pool(workers) as pool:
         for job, error in pool.imap_unordered(process, jobs, chunksize=32):
             on_done(job, error)
 

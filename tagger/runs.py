@@ -23,6 +23,12 @@ class Run:
     def image_size(self):
         return int(self.settings["image_size"])
 
+    def trained_data_dirs(self):
+        """Where the data folder the run was trained on may be: its absolute path (recorded
+        by train.py since it records one), then the path as typed, relative to here."""
+        found = (self.settings.get("data_dir_absolute"), self.settings.get("data_dir"))
+        return [Path(p) for p in dict.fromkeys(found) if p]
+
     @property
     def fit(self):
         """How pictures are made square for this model (deal.py's --fit)."""
@@ -43,6 +49,11 @@ def load_run(path):
     import keras
 
     tags = load_dic(path / "dic.txt")
+    if not (path / "args.json").is_file():
+        raise FileNotFoundError(f"{path} has model.keras but no args.json, which says how it was "
+                                f"trained (image size, fit, data folder): copy it from the run "
+                                f"folder train.py wrote, or train again (python train.py --run "
+                                f"{path} --overwrite)")
     settings = json.loads((path / "args.json").read_text())
     thresholds = np.full(len(tags), 0.5)
     if (path / "thresholds.csv").is_file():

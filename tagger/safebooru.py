@@ -59,6 +59,12 @@ def _records(lines, first_line_no=2):
 def open_csv(path):
     """Open a Safebooru CSV, check its header, and return (file, column index map)."""
     path = Path(path)
+    if path.is_dir():
+        raise CsvFormatError(f"{path} is a folder, not a CSV file: pass the CSV itself "
+                             f"(--csv {path / 'all_data.csv'}, say).")
+    if path.parent.is_file():
+        raise CsvFormatError(f"{path}: {path.parent} is a file, not a folder; --data-dir "
+                             f"takes the data folder (the one holding all_data.csv).")
     if not path.is_file():
         raise CsvFormatError(f"{path}: no such file. Download all_data.csv from Kaggle's "
                              f"'Safebooru' dataset, or pass --csv PATH.")

@@ -1,6 +1,7 @@
 """Shared fixtures: a real HTTP server on 127.0.0.1 with scripted faults, and data makers."""
 import csv
 import io
+import socket
 import sys
 import threading
 import time
@@ -99,6 +100,36 @@ class Server:
 @pytest.fixture
 def server():
     srv = Server()
+    yield srv
+    srv.close()
+
+
+class SilentServer:
+    """A server that accepts connections and never answers (hung, or behind a black hole)."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=512)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.connections = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed
+                return
+            self.connections.append(conn)  # held open, never read, never answered
+
+    def close(self):
+        self.sock.close()
+        for conn in self.connections:
+            conn.close()
+
+
+@pytest.fixture
+def silent_server():
+    srv = SilentServer()
     yield srv
     srv.close()
 

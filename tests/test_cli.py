@@ -11,6 +11,7 @@ BAD_VALUES = [
     ("download", ["--limit", "-1"]), ("download", ["--workers", "0"]),
     ("download", ["--max-rps", "-1"]), ("download", ["--retries", "-1"]),
     ("download", ["--timeout", "0"]), ("download", ["--max-bytes", "0"]),
+    ("download", ["--stop-after", "-1"]),
     ("set_dic", ["--top", "-5"]), ("set_dic", ["--top", "0"]), ("set_dic", ["--min-count", "-1"]),
     ("set_dic", ["--limit", "-1"]), ("set_dic", ["--workers", "0"]),
     ("deal", ["--image-size", "-5"]), ("deal", ["--image-size", "0"]), ("deal", ["--limit", "-1"]),

@@ -121,7 +121,8 @@ def test_interrupted_run_is_finished_by_the_rerun(data_dir):
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     resized = data_dir / "resized"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not resized.exists() or len(os.listdir(resized)) < 20):
+    # 21 files: the newest may be written but not yet in labels.csv (it is redone on the rerun)
+    while time.monotonic() < deadline and (not resized.exists() or len(os.listdir(resized)) < 21):
         time.sleep(0.02)
     proc.send_signal(signal.SIGSTOP)  # freeze it at once, so the Ctrl-C lands mid-run even
     proc.send_signal(signal.SIGINT)   # on a fast machine; labels.csv is still written on the

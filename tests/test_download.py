@@ -108,6 +108,23 @@ def test_bad_rows_are_skipped_listed_and_never_escape(server, data_dir, tmp_path
         "all_data.csv", "download_errors.csv", "download_args.json", "1.jpg", "5.jpg"}
 
 
+def test_progress_bar_reaches_its_total_when_rows_are_bad(server, data_dir):
+    from terminal import Terminal, last_line
+
+    url = server.image("/a.jpg")
+    rows = [{"id": 1, "url": url, "tags": "a"}, ["2", "0", "s"], {"id": "x", "url": url, "tags": "a"},
+            {"id": 4, "url": url, "tags": "   "}, {"id": 5, "url": "ftp://x/5.jpg", "tags": "a"},
+            {"id": 6, "url": url, "tags": "a"}]
+    csv_path = write_csv(data_dir / "all_data.csv", rows)
+    with open(csv_path, "a") as f:
+        f.write("\n\n")  # blank lines: counted as lines, not rows
+    with Terminal("download.py", "--data-dir", data_dir) as term:  # a terminal draws the bar
+        assert term.wait(30) == 0, term.output
+        bars = [l for l in term.output.replace("\r", "\n").splitlines() if "download:" in l]
+    assert bars and "100%" in bars[-1] and "| 6/6 [" in bars[-1], bars[-1]
+    assert last_line(term.output).startswith("downloaded 2 into")
+
+
 def test_rerun_skips_present_and_failed_until_retry_failed(server, data_dir):
     write_csv(data_dir / "all_data.csv", [
         {"id": 1, "url": server.image("/a.jpg"), "tags": "a"},

@@ -1,11 +1,13 @@
 """test.py and draw.py on a small trained run."""
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import deal
 import draw
 import test as test_script
 import train
@@ -49,19 +51,84 @@ def test_test_py_min_common_filters_the_top_k_test(trained, capsys):
     assert report["images"] > 0 and report["map"] > 0.8  # the standard metrics still count
 
 
-def test_test_py_scores_csv_rows_not_trained_on(trained, tmp_path):
+def test_test_py_scores_csv_rows_not_trained_on(trained, tmp_path, capsys):
     data, run = trained
     train_id = next(r["id"] for r in read_csv(run / "split.csv") if r["split"] == "train")
     rng = np.random.default_rng(5)
     (data / "images" / "9001.png").write_bytes(shape_image(rng, "red", "circle", 64))
     write_csv(tmp_path / "new.csv", [{"id": 9001, "tags": "red_background circle"},
                                      {"id": int(train_id), "tags": "circle"},
-                                     {"id": 9002, "tags": "circle"}])  # not downloaded
+                                     {"id": 9002, "tags": "circle"},  # not downloaded
+                                     {"id": 9003, "tags": "   "}])  # a bad row: no tags
     report = test_script.main(["--run", str(run), "--csv", str(tmp_path / "new.csv"),
                                "--min-common", "0", "--quiet"])
     assert report["images"] == 1
+    out = capsys.readouterr().out
+    assert f"left out 3 rows of {tmp_path / 'new.csv'}: " in out
+    assert "1 trained on" in out and "1 bad row" in out
+    assert f"1 not downloaded (not in {data / 'images'})" in out
     rows = read_csv(run / "eval" / "predictions.csv")
     assert rows[0]["id"] == "9001" and rows[0]["true_tags"] == "red_background circle"
+
+
+def test_test_py_on_a_data_folder_without_the_held_out_images_says_so(trained, tmp_path, capsys):
+    from conftest import make_downloaded
+
+    other = tmp_path / "other"
+    rng = np.random.default_rng(3)
+    make_downloaded(other, [(1000 + i, "red_background circle", shape_image(rng, "red", "circle"))
+                            for i in range(4)], SHAPE_TAGS)
+    deal.main(["--data-dir", str(other), "--image-size", "32", "--workers", "1"])
+    _, run = trained
+    with pytest.raises(SystemExit) as stop:  # it died inside TensorFlow (ReadTile on float32)
+        test_script.main(["--run", str(run), "--data-dir", str(other)])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "no held-out images to score: none of the run's 16 test images is among the 4 " \
+           f"images of {other}" in err and "--data-dir" in err
+
+
+def copy_run(run, to, **settings):
+    """A copy of the run folder with some recorded settings changed (None: removed)."""
+    shutil.copytree(run, to, ignore=shutil.ignore_patterns("eval"))
+    recorded = json.loads((to / "args.json").read_text())
+    recorded.update(settings)
+    recorded = {k: v for k, v in recorded.items() if v is not None}
+    (to / "args.json").write_text(json.dumps(recorded))
+    return to
+
+
+def test_test_py_finds_the_data_folder_from_anywhere_or_names_it(trained, tmp_path, monkeypatch,
+                                                                  capsys):
+    data, run = trained
+    monkeypatch.chdir(tmp_path)  # not where the run was trained: no data/ here
+    old = copy_run(run, tmp_path / "old", data_dir="data", data_dir_absolute=None)
+    with pytest.raises(SystemExit):
+        test_script.main(["--run", str(old)])
+    err = capsys.readouterr().err
+    assert f"{old} was trained on the data folder data, which is not there from {tmp_path}" in err
+    assert "pass --data-dir" in err
+    # train.py now records where the data folder is, and test.py finds it from here
+    new = copy_run(run, tmp_path / "new", data_dir="data", data_dir_absolute=str(data))
+    report = test_script.main(["--run", str(new), "--min-common", "1", "--quiet"])
+    assert report["images"] == 16
+    monkeypatch.chdir(data.parent)
+    assert train.parse_args(["--data-dir", "data"]).data_dir_absolute == data
+
+
+def test_test_py_and_draw_py_on_a_run_without_args_json(trained, tmp_path, capsys):
+    _, run = trained
+    broken = copy_run(run, tmp_path / "broken")
+    (broken / "args.json").unlink()
+    pic = tmp_path / "x.png"
+    pic.write_bytes(shape_image(np.random.default_rng(1), "red", "circle", 64))
+    for main, argv in ((test_script.main, ["--run", str(broken)]),
+                       (draw.main, [str(pic), "--run", str(broken)])):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and "Errno" not in err
+        assert f"{broken} has model.keras but no args.json" in err
 
 
 def test_draw_writes_legible_pictures_captions_and_scores(trained, tmp_path, capsys):
