@@ -23,7 +23,7 @@ from tagger.safebooru import BadRow, CsvFormatError, read_rows
 def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
     cli.add_run(parser)
-    parser.add_argument("--data-dir", type=cli.Path, default=None,
+    parser.add_argument("--data-dir", type=cli.folder, default=None,
                         help="data folder (default: the one the run was trained on)")
     parser.add_argument("--csv", type=cli.Path, default=None,
                         help="score these rows instead of the run's validation split")

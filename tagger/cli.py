@@ -57,8 +57,16 @@ fraction = ranged(float, 0, 1, high_open=True)  # a share of something: [0, 1)
 probability = ranged(float, 0, 1)  # a score or a threshold: [0, 1]
 
 
+def folder(text):
+    """A folder path for argparse: one that exists as a file is refused (exit 2)."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a file, not a folder")
+    return path
+
+
 def add_data_dir(parser):
-    parser.add_argument("--data-dir", type=Path, default=Path("data"),
+    parser.add_argument("--data-dir", type=folder, default="data",
                         help="folder that holds every stage's input and output")
 
 
