@@ -48,10 +48,15 @@ def check_pictures(run, size, n=CHECK_PICTURES):
     return noise, f"{n} generated pictures (the run's data folder was not found)"
 
 
-def selected_tags_rows(tags, counts):
-    """The rows of a WD14 selected_tags.csv: 4 ratings (category 9), then every tag (0)."""
+def write_selected_tags(path, tags, counts):
+    """A WD14 selected_tags.csv: 4 ratings (category 9), then every tag as general (0). Not
+    character (4): kohya's script fails on a passing category-4 tag in this layout."""
     rows = [(RATING_TAG_ID, name, 9, 0) for name in RATING_TAGS]
-    return rows + [(i, tag, 0, counts.get(tag, 0)) for i, tag in enumerate(tags)]
+    rows += [(i, tag, 0, counts.get(tag, 0)) for i, tag in enumerate(tags)]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)  # quotes names with commas or quotes, as the tools' readers expect
+        writer.writerow(("tag_id", "name", "category", "count"))
+        writer.writerows(rows)
 
 
 def tag_counts(run):
@@ -74,10 +79,7 @@ def graph_for(run, fmt, thresholds, tool_threshold):
 def write_side_files(run, fmt, folder, info):
     """Everything beside the model: the tags, thresholds, split and how it was made."""
     if fmt == "wd14":
-        with open(folder / "selected_tags.csv", "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(("tag_id", "name", "category", "count"))
-            writer.writerows(selected_tags_rows(run.tags, tag_counts(run)))
+        write_selected_tags(folder / "selected_tags.csv", run.tags, tag_counts(run))
     else:
         for name in ("dic.txt", "thresholds.csv", "split.csv"):
             if (run.path / name).is_file():
