@@ -31,6 +31,10 @@ def parse_args(argv=None):
     parser.add_argument("--tool-threshold", type=float, default=0.35,
                         help="the threshold the tool will use (kohya's --thresh, the webui's "
                              "and imgutils' general threshold)")
+    parser.add_argument("--resize", choices=("bicubic", "area"), default="bicubic",
+                        help="wd14 only: how the graph shrinks 448 to the run's size: Pillow's "
+                             "antialiased bicubic as in training (closest to draw.py), or an "
+                             "exact area average")
     cli.add_overwrite(parser, "replace an earlier export (it is moved to OUT/../replaced/)")
     args = parser.parse_args(argv)
     if not 0 < args.tool_threshold < 1:
@@ -44,7 +48,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         result = export_run(args.run, args.format, args.out, args.thresholds,
-                            args.tool_threshold, args.overwrite)
+                            args.tool_threshold, args.overwrite, args.resize)
     except (OSError, ValueError) as exc:
         cli.fail(exc)
     moved = f"; the earlier export is now {result.replaced}" if result.replaced else ""

@@ -68,12 +68,12 @@ def tag_counts(run):
         return {r["tag"]: int(r["count"]) for r in csv.DictReader(f)}
 
 
-def graph_for(run, fmt, thresholds, tool_threshold):
+def graph_for(run, fmt, thresholds, tool_threshold, resize):
     """The Keras model to write for `fmt`, and the side of the square pictures it takes."""
     if fmt != "wd14":
         return run.model, run.image_size
     shift = folded_bias_shift(run.thresholds, tool_threshold) if thresholds == "tuned" else None
-    return wd14_model(run.model, run.image_size, shift), WD14_SIZE
+    return wd14_model(run.model, run.image_size, shift, resize), WD14_SIZE
 
 
 def write_side_files(run, fmt, folder, info):
@@ -98,7 +98,7 @@ def self_check(model, fmt, written, pictures):
 
 
 def export_run(run_path, fmt, out=None, thresholds="none", tool_threshold=0.35, overwrite=False,
-               log=print):
+               resize="bicubic", log=print):
     """Export RUN to `out` (default RUN/export/FMT) in `fmt`; returns an ExportResult."""
     if fmt not in formats.FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(formats.FORMATS)}")
@@ -111,7 +111,7 @@ def export_run(run_path, fmt, out=None, thresholds="none", tool_threshold=0.35, 
         raise FileExistsError(f"{out} already holds an export; pass --overwrite to replace it "
                               f"(the old one is moved to {out.parent / 'replaced'}), or --out")
     run = load_run(run_path)
-    model, size = graph_for(run, fmt, thresholds, tool_threshold)
+    model, size = graph_for(run, fmt, thresholds, tool_threshold, resize)
     pictures, source = check_pictures(run, size)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -123,8 +123,12 @@ def export_run(run_path, fmt, out=None, thresholds="none", tool_threshold=0.35, 
         if not diff < MAX_DIFF:
             raise ValueError(f"the {fmt} export differs from Keras by {diff:.2e} (more than "
                              f"{MAX_DIFF:g}); it was not written")
-        write_side_files(run, fmt, tmp, export_info(run, fmt, size, thresholds, tool_threshold,
-                                                    diff, source))
+        info = export_info(run, fmt, size, diff, source)
+        if fmt == "wd14":
+            info.update(channels="BGR", rating_columns=list(RATING_TAGS), resize=resize,
+                        thresholds=thresholds,
+                        tool_threshold=tool_threshold if thresholds == "tuned" else None)
+        write_side_files(run, fmt, tmp, info)
         replaced = move_aside(out, out.parent / "replaced") if out.exists() else None
         os.replace(tmp, out)
     except BaseException:
@@ -133,7 +137,7 @@ def export_run(run_path, fmt, out=None, thresholds="none", tool_threshold=0.35, 
     return ExportResult(out, diff, source, replaced)
 
 
-def export_info(run, fmt, size, thresholds, tool_threshold, diff, source):
+def export_info(run, fmt, size, diff, source):
     """export.json: how the export was made, and how well it matched Keras."""
     import keras
 
@@ -141,10 +145,5 @@ def export_info(run, fmt, size, thresholds, tool_threshold, diff, source):
             "run_image_size": run.image_size, "fit": run.fit, "tags": len(run.tags),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "self_check": {"pictures": source, "max_abs_diff": diff, "limit": MAX_DIFF},
-            "keras": keras.__version__, "run_settings": run.settings}
-    if fmt == "wd14":
-        info.update(channels="BGR", rating_columns=list(RATING_TAGS), thresholds=thresholds,
-                    tool_threshold=tool_threshold if thresholds == "tuned" else None)
-    else:
-        info.update(channels="RGB")
+            "keras": keras.__version__, "run_settings": run.settings, "channels": "RGB"}
     return info

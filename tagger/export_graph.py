@@ -2,17 +2,21 @@
 
 The WD14 layout (the one kohya-ss sd-scripts, the webui tagger extension and imgutils load)
 takes BGR pictures of 0..255 padded to a white 448x448 square and returns the probabilities
-of 4 rating pseudo-tags and then the tags, plus an embedding. Inside it: BGR to RGB, an
-exact area-average resize from 448 to the run's input size (two matrix products, which ONNX
-runs as MatMul exactly as TensorFlow does), then the trained network.
+of 4 rating pseudo-tags and then the tags, plus an embedding. Inside it: BGR to RGB, a resize
+from 448 to the run's input size as two matrix products (which ONNX runs as MatMul exactly as
+TensorFlow does, unlike resize ops that convert differently), then the trained network.
+The resize is Pillow's antialiased bicubic by default, the one deal.py and draw.py prepare
+pictures with, or an exact area average.
 """
 import keras
 import numpy as np
 from keras import layers, ops
+from PIL import Image
 
 WD14_SIZE = 448  # px; kohya's script hard-codes it, the webui reads it from the input shape
 RATING_TAGS = ("general", "sensitive", "questionable", "explicit")
 THRESHOLD_CLIP = 1e-6  # tuned thresholds of 0 or 1 have no finite logit
+RESIZES = ("bicubic", "area")
 
 
 def area_matrix(source, target):
@@ -27,13 +31,31 @@ def area_matrix(source, target):
     return weights / (source / target)
 
 
-class AreaResize(layers.Layer):
-    """Area-average resize of square NHWC pictures: out = A @ picture @ A.T per channel."""
+def bicubic_matrix(source, target):
+    """(target, source) weights of Pillow's bicubic resize along one axis (antialiased when
+    shrinking: the kernel widens with the scale), read off Pillow itself one pixel at a time."""
+    weights = np.zeros((target, source))
+    for j in range(source):
+        pixel = np.zeros((1, source), np.float32)
+        pixel[0, j] = 1
+        line = Image.fromarray(pixel, "F").resize((target, 1), Image.Resampling.BICUBIC)
+        weights[:, j] = np.asarray(line)[0]
+    return weights
 
-    def __init__(self, source, target, **kwargs):
+
+def resize_matrix(source, target, method):
+    """The one-axis weights of `method` (one of RESIZES)."""
+    if method not in RESIZES:
+        raise ValueError(f"resize must be one of {', '.join(RESIZES)}, not {method!r}")
+    return area_matrix(source, target) if method == "area" else bicubic_matrix(source, target)
+
+
+class MatrixResize(layers.Layer):
+    """Separable resize of square NHWC pictures: out = A @ picture @ A.T per channel."""
+
+    def __init__(self, weights, **kwargs):
         super().__init__(**kwargs)
-        self.source, self.target = source, target
-        self.weights_matrix = area_matrix(source, target).astype(np.float32)
+        self.weights_matrix = np.asarray(weights, np.float32)
 
     def call(self, x):
         a = ops.convert_to_tensor(self.weights_matrix)
@@ -83,13 +105,14 @@ def scores_with_bias_shift(model, features, shift):
     return layers.Activation("sigmoid", name="folded_scores")(dense(features))
 
 
-def wd14_model(model, image_size, bias_shift=None):
+def wd14_model(model, image_size, bias_shift=None, resize="bicubic"):
     """The run's network wrapped in the WD14 layout: BGR 448 in, [ratings + scores, embedding]
     out. `bias_shift` (per tag) folds tuned thresholds in; sigmoid models only."""
     inner = keras.Model(model.inputs, [model.get_layer("logits").input, model.outputs[0]])
     picture = keras.Input((WD14_SIZE, WD14_SIZE, 3), name="input")  # BGR, 0..255
     rgb = SwapRedBlue(name="bgr_to_rgb")(picture)
-    resized = AreaResize(WD14_SIZE, image_size, name="area_resize")(rgb)
+    weights = resize_matrix(WD14_SIZE, image_size, resize)
+    resized = MatrixResize(weights, name=f"{resize}_resize")(rgb)
     embedding, scores = inner(resized)
     if bias_shift is not None:
         if not is_sigmoid(model):

@@ -11,7 +11,8 @@ from conftest import EXPORT_RUN_SIZE as RUN_SIZE
 from conftest import SHAPE_TAGS, shape_image
 from tagger import export as exporting
 from tagger.export_formats import RUNNERS
-from tagger.export_graph import RATING_TAGS, WD14_SIZE, area_matrix
+from tagger.export_graph import (RATING_TAGS, WD14_SIZE, area_matrix, bicubic_matrix,
+                                  folded_bias_shift)
 from tagger.images import prepare
 from tagger.onnx_run import open_onnx, read_selected_tags
 from tagger.runs import load_run
@@ -35,22 +36,30 @@ def odd_pictures(folder):
     return sorted(folder.iterdir())
 
 
-def area_resize(pictures, size):
-    """NumPy reference: the exact area average of (n, 448, 448, 3) pictures down to size."""
-    a = area_matrix(pictures.shape[1], size)
-    return np.einsum("ij,njkc,lk->nilc", a, pictures.astype(np.float64), a)
+def matrix_resize(pictures, size, matrix=area_matrix):
+    """NumPy reference: (n, 448, 448, 3) pictures resized to size by a one-axis weight matrix."""
+    a = matrix(pictures.shape[1], size)
+    channels_first = np.transpose(pictures.astype(np.float64), (0, 3, 1, 2))
+    return np.transpose(a @ channels_first @ a.T, (0, 2, 3, 1))
 
 
 def test_area_matrix_is_the_exact_area_average():
     rng = np.random.default_rng(0)
     picture = rng.uniform(0, 255, (1, 448, 448, 3))
     blocks = picture.reshape(1, 64, 7, 64, 7, 3).mean(axis=(2, 4))  # 448 = 64 x 7
-    assert np.allclose(area_resize(picture, 64), blocks, atol=1e-9)
+    assert np.allclose(matrix_resize(picture, 64), blocks, atol=1e-9)
     row = rng.uniform(0, 255, 448)
     # along one axis, 448 -> 30 is the mean of 448-wide blocks of each pixel repeated 30 times
     reference = np.repeat(row, 30).reshape(30, 448).mean(axis=1)
     assert np.allclose(area_matrix(448, 30) @ row, reference, atol=1e-9)
     assert np.allclose(area_matrix(448, 30).sum(axis=1), 1)
+
+
+def test_bicubic_matrix_is_pillows_bicubic_resize():
+    channel = np.random.default_rng(1).uniform(0, 255, (448, 448)).astype(np.float32)
+    pillow = np.asarray(Image.fromarray(channel, "F").resize((30, 30), Image.Resampling.BICUBIC))
+    b = bicubic_matrix(448, 30)
+    assert np.max(np.abs(b @ channel.astype(np.float64) @ b.T - pillow)) < 1e-3
 
 
 def test_wd14_export_matches_keras_on_pictures_fed_as_the_tools_feed_them(exported, tmp_path):
@@ -61,7 +70,7 @@ def test_wd14_export_matches_keras_on_pictures_fed_as_the_tools_feed_them(export
     probabilities, embedding = RUNNERS["wd14"](root / "wd14" / "model.onnx")(bgr)
     assert probabilities.shape == (len(pictures), 4 + len(SHAPE_TAGS))
     assert np.all(probabilities[:, :4] == 0)  # the rating pseudo-tags, skipped by position
-    expected = run.model(area_resize(pictures, RUN_SIZE).astype(np.float32)).numpy()
+    expected = run.model(matrix_resize(pictures, RUN_SIZE).astype(np.float32)).numpy()
     assert np.max(np.abs(probabilities[:, 4:] - expected)) < 1e-4
     assert embedding.shape[0] == len(pictures) and embedding.ndim == 2
     # the same folder through tagger.onnx_run, fed RGB, sees only the tags
@@ -116,10 +125,15 @@ def test_folded_thresholds_select_exactly_the_tuned_tags(exported):
     pictures = np.stack([
         prepare(shape_image(rng, ("red", "blue")[i % 2], ("circle", "square")[i // 2 % 2], 64),
                 WD14_SIZE, "pad") for i in range(24)])
-    plain = open_onnx(root / "wd14").predict(pictures)
+    # the export's default resize is Pillow's bicubic: the Keras run on the same resize
+    resized = matrix_resize(pictures, RUN_SIZE, bicubic_matrix).astype(np.float32)
+    plain = run.model(resized).numpy().astype(np.float64)
     folded = open_onnx(root / "wd14_tuned")
     assert np.all(folded.thresholds == 0.35)
     folded_scores = folded.predict(pictures)
+    shift = folded_bias_shift(run.thresholds, 0.35)
+    expected = 1 / (1 + np.exp(-(np.log(plain) - np.log1p(-plain) + shift)))
+    assert np.max(np.abs(folded_scores - expected)) < 1e-4
     tuned = plain >= run.thresholds
     clear = np.abs(plain - run.thresholds) > 1e-6  # float rounding may flip an exact tie
     assert clear.mean() > 0.99 and 0 < tuned.sum() < tuned.size
