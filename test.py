@@ -42,6 +42,9 @@ def parse_args(argv=None):
 
 def held_out_split(run, data_dir, which, limit):
     """(ids, uint8 images, labels) of the run's held-out split, read as in training."""
+    if not (run.path / "split.csv").is_file():
+        raise FileNotFoundError(f"{run.path}/split.csv not found: score the run folder or its "
+                                f"onnx export (python export.py RUN --format onnx), which keep it")
     split = read_split(run.path / "split.csv")
     if which == "auto":
         which = "test" if "test" in split.values() else "val"

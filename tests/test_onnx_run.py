@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import draw
+import test as test_script
 from conftest import ROOT, SHAPE_TAGS, shape_image
 from tagger.backends import open_tagger
 from tagger.onnx_run import OnnxRun
@@ -117,3 +118,10 @@ def test_open_tagger_picks_the_backend_by_what_the_folder_holds(exported, tmp_pa
     (tmp_path / "b.onnx").write_bytes(b"")
     with pytest.raises(FileNotFoundError, match="exactly one .onnx"):
         open_tagger(tmp_path)
+
+
+def test_test_py_names_what_to_score_for_a_folder_without_a_split(exported, capsys):
+    _, root = exported
+    with pytest.raises(SystemExit):
+        test_script.main(["--run", str(root / "wd14"), "--min-common", "1"])
+    assert "split.csv not found" in capsys.readouterr().err
