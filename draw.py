@@ -7,6 +7,7 @@ Examples:
   python draw.py screenshot.png --run runs/tagger
   python draw.py pictures/ more.jpg --run runs/tagger --threshold 0.4 --caption --out drawn
   python draw.py shot.png --run runs/tagger --tuned     # the run's per-tag thresholds
+  python draw.py pictures/ --run runs/tagger/export/wd14 --caption   # onnxruntime, no TensorFlow
 """
 import json
 
@@ -17,7 +18,8 @@ from tagger.entry import stage
 from tagger.fsutil import atomic_path
 from tagger.images import load_rgb
 from tagger.render import draw_tags
-from tagger.runs import load_run, prepare_batches
+from tagger.backends import open_tagger
+from tagger.runs import prepare_batches
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -25,7 +27,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".ti
 def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
     parser.add_argument("inputs", nargs="+", type=cli.Path, help="image files or folders")
-    cli.add_run(parser)
+    cli.add_tagger(parser)
     choose = parser.add_mutually_exclusive_group()
     choose.add_argument("--top-k", type=cli.positive_int, default=6, help="draw the k most likely tags")
     choose.add_argument("--threshold", type=cli.probability, default=None,
@@ -89,7 +91,7 @@ def main(argv=None):
     if not paths:
         cli.fail("no image files found in " + ", ".join(map(str, args.inputs)))
     try:
-        run = load_run(args.run)
+        run = open_tagger(args.model or args.run)
     except (OSError, ValueError) as exc:
         cli.fail(exc)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ Examples:
   python test.py --run runs/tagger                  # top-6, images with more than 15 tags
   python test.py --run runs/tagger --min-common 1 --top-k 3
   python test.py --run runs/tagger --csv data/new_posts.csv
+  python test.py --run runs/tagger/export/onnx      # the ONNX export, with onnxruntime
 """
 from collections import Counter
 
@@ -15,14 +16,16 @@ import numpy as np
 
 from tagger import cli
 from tagger.dataset import load_examples, read_split
+from tagger.backends import open_tagger
 from tagger.entry import stage
-from tagger.runs import load_run, prepare_batches
+from tagger.onnx_run import OnnxRun
+from tagger.runs import prepare_batches, trained_data_dirs
 from tagger.safebooru import BadRow, CsvFormatError, read_rows
 
 
 def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
-    cli.add_run(parser)
+    cli.add_tagger(parser)
     parser.add_argument("--data-dir", type=cli.folder, default=None,
                         help="data folder (default: the one the run was trained on)")
     parser.add_argument("--csv", type=cli.Path, default=None,
@@ -44,7 +47,7 @@ def choose_data_dir(run, given):
     """--data-dir, else the data folder the run was trained on, wherever this runs from."""
     if given:
         return given
-    recorded = run.trained_data_dirs()
+    recorded = trained_data_dirs(run.settings)
     for folder in recorded:
         if folder.is_dir():
             return folder
@@ -57,6 +60,9 @@ def choose_data_dir(run, given):
 
 def held_out_split(run, data_dir, which, limit):
     """(ids, uint8 images, labels) of the run's held-out split, read as in training."""
+    if not (run.path / "split.csv").is_file():
+        raise FileNotFoundError(f"{run.path}/split.csv not found: score the run folder or its "
+                                f"onnx export (python export.py RUN --format onnx), which keep it")
     split = read_split(run.path / "split.csv")
     if which == "auto":
         which = "test" if "test" in split.values() else "val"
@@ -120,7 +126,16 @@ def predict_batches(run, batches, n, batch_size):
 
 
 def predict_split(run, paths, labels, batch_size):
-    """Scores through the same tf.data decoding as training, one predict call in batches."""
+    """Scores through the same tf.data decoding as training, one predict call in batches
+    (an ONNX tagger: pictures prepared with Pillow as draw.py does, without TensorFlow)."""
+    if isinstance(run, OnnxRun):
+        failed = []
+        batches = prepare_batches(paths, run.image_size, run.fit, batch_size,
+                                  lambda i, e: failed.append(paths[i]))
+        scores = predict_batches(run, batches, len(paths), batch_size)
+        if failed:
+            raise ValueError(f"{failed[0]}: not a readable image ({len(failed)} in all)")
+        return scores
     from tagger.dataset import make_dataset
 
     dataset = make_dataset(paths, labels, run.image_size, batch_size, training=False, cache=False)
@@ -148,7 +163,7 @@ def main(argv=None):
 
     args = parse_args(argv)
     try:
-        run = load_run(args.run)
+        run = open_tagger(args.model or args.run)
     except (OSError, ValueError) as exc:
         cli.fail(exc)
     data_dir = choose_data_dir(run, args.data_dir)
@@ -172,8 +187,8 @@ def main(argv=None):
     report = score(labels, scores, run.tags, run.thresholds, args.top_k)
     report.update(scored=which, top_k_protocol=float(np.mean(per_image)) if len(per_image) else None,
                   top_k_images=int(keep.sum()), min_common=args.min_common, credit=args.credit)
-    write_eval(args.run / "eval", ids, labels, scores, run.tags, report, per_image, args.top_k)
-    print(summary_line(report, args.run / "eval"))
+    write_eval(run.path / "eval", ids, labels, scores, run.tags, report, per_image, args.top_k)
+    print(summary_line(report, run.path / "eval"))
     return report
 
 

@@ -136,6 +136,16 @@ def add_run(parser, default="runs/tagger"):
                         help="run folder: model.keras, dic.txt, logs/, history.csv, split.csv")
 
 
+def add_tagger(parser, default="runs/tagger"):
+    """--run (a run folder, an ONNX export or a WD14-layout folder) and --model FILE.onnx."""
+    parser.add_argument("--run", type=Path, default=Path(default),
+                        help="run folder (model.keras), or a folder with model.onnx: an "
+                             "export.py onnx or wd14 export, or any WD14 tagger")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="an .onnx file to run instead of --run (with dic.txt or "
+                             "selected_tags.csv beside it); needs no TensorFlow")
+
+
 def recorded_image_size(data_dir):
     """The image size deal.py recorded in DATA_DIR/deal_args.json, else the default."""
     return _deal_setting(data_dir, "image_size", DEFAULT_IMAGE_SIZE)

@@ -23,12 +23,6 @@ class Run:
     def image_size(self):
         return int(self.settings["image_size"])
 
-    def trained_data_dirs(self):
-        """Where the data folder the run was trained on may be: its absolute path (recorded
-        by train.py since it records one), then the path as typed, relative to here."""
-        found = (self.settings.get("data_dir_absolute"), self.settings.get("data_dir"))
-        return [Path(p) for p in dict.fromkeys(found) if p]
-
     @property
     def fit(self):
         """How pictures are made square for this model (deal.py's --fit)."""
@@ -38,6 +32,13 @@ class Run:
         """Scores (n, n_tags) for uint8 arrays (n, size, size, 3), in batches."""
         return self.model.predict(np.asarray(arrays, np.float32), batch_size=batch_size,
                                   verbose=0)
+
+
+def trained_data_dirs(settings):
+    """Where the data folder a run was trained on may be, from its args.json settings: the
+    absolute path (recorded by train.py since it records one), then the path as typed."""
+    found = (settings.get("data_dir_absolute"), settings.get("data_dir"))
+    return [Path(p) for p in dict.fromkeys(found) if p]
 
 
 def load_run(path):

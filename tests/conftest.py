@@ -206,3 +206,25 @@ def make_shapes_data(data_dir, n=60, image_size=32):
     make_downloaded(data_dir, posts, SHAPE_TAGS)
     deal.main(["--data-dir", str(data_dir), "--image-size", str(image_size), "--workers", "1"])
     return data_dir
+
+
+EXPORT_RUN_SIZE = 30  # does not divide 448: the WD14 resize averages partial pixels
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """A tiny trained run and its exports (one conversion each, shared by the tests)."""
+    import export
+    import train
+
+    root = tmp_path_factory.mktemp("export")
+    data = make_shapes_data(root / "data", n=60, image_size=EXPORT_RUN_SIZE)
+    run = root / "run"
+    train.main(["--data-dir", str(data), "--run", str(run), "--batch-size", "16",
+                "--epochs", "3", "--patience", "0"])
+    outs = {"wd14_tuned": ["--format", "wd14", "--thresholds", "tuned"],
+            "wd14": ["--format", "wd14", "--resize", "area"], "onnx": ["--format", "onnx"],
+            "litert": ["--format", "litert"], "saved_model": ["--format", "saved_model"]}
+    for name, flags in outs.items():
+        export.main([str(run), *flags, "--out", str(root / name)])
+    return run, root

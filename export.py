@@ -1,0 +1,61 @@
+"""Export a trained run for use outside this project, each export checked against Keras.
+
+Formats (--format):
+  wd14         model.onnx + selected_tags.csv: the WD14 tagger layout that kohya-ss
+               sd-scripts, the webui WD14 tagger extension and imgutils load (BGR 0..255,
+               448x448 white square in; 4 rating columns, then the tags; an embedding)
+  onnx         the bare network as draw.py feeds it (RGB 0..255 at the run's size), with
+               dic.txt and thresholds.csv: draw.py and test.py run it without TensorFlow
+  litert       model.tflite (LiteRT / TFLite) for phones and edge devices
+  saved_model  a SavedModel with a serving signature in OUT/1, for TF Serving
+
+Examples:
+  python export.py runs/tagger --format wd14 --thresholds tuned   # -> runs/tagger/export/wd14
+  python export.py runs/tagger --format onnx --out tagger-onnx
+  python export.py runs/tagger --format litert --overwrite        # old export moved aside
+"""
+from tagger import cli
+from tagger.export_formats import FORMATS
+
+
+def parse_args(argv=None):
+    parser = cli.make_parser(__doc__)
+    parser.add_argument("run", type=cli.Path, help="trained run folder (with model.keras)")
+    parser.add_argument("--format", choices=FORMATS, required=True, help="what to write")
+    parser.add_argument("--out", type=cli.Path, default=None,
+                        help="export folder (default: RUN/export/FORMAT)")
+    parser.add_argument("--thresholds", choices=("none", "tuned"), default="none",
+                        help="wd14 only: 'tuned' folds the run's per-tag thresholds into the "
+                             "last bias, so the tool's one threshold picks what draw.py "
+                             "--tuned picks")
+    parser.add_argument("--tool-threshold", type=float, default=0.35,
+                        help="the threshold the tool will use (kohya's --thresh, the webui's "
+                             "and imgutils' general threshold)")
+    parser.add_argument("--resize", choices=("bicubic", "area"), default="bicubic",
+                        help="wd14 only: how the graph shrinks 448 to the run's size: Pillow's "
+                             "antialiased bicubic as in training (closest to draw.py), or an "
+                             "exact area average")
+    cli.add_overwrite(parser, "replace an earlier export (it is moved to OUT/../replaced/)")
+    args = parser.parse_args(argv)
+    if not 0 < args.tool_threshold < 1:
+        parser.error("--tool-threshold must be between 0 and 1")
+    return args
+
+
+def main(argv=None):
+    from tagger.export import export_run
+
+    args = parse_args(argv)
+    try:
+        result = export_run(args.run, args.format, args.out, args.thresholds,
+                            args.tool_threshold, args.overwrite, args.resize)
+    except (OSError, ValueError) as exc:
+        cli.fail(exc)
+    moved = f"; the earlier export is now {result.replaced}" if result.replaced else ""
+    print(f"exported {args.run} as {args.format} to {result.out} (max difference from Keras "
+          f"{result.max_diff:.2e}){moved}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
