@@ -3,12 +3,12 @@
 Builds the default network (resnet, 1.2M weights) at the default 100x100 with the original
 38 tags, saves it as a run folder, exports it with export.py (--format onnx and wd14), and
 times predict() of each backend on the same prepared pictures at batch 1 and batch 64.
-Writes bench/tagging_results.md. Pictures are prepared beforehand: this times the model only
+Writes bench/backends_results.md. Pictures are prepared beforehand: this times the model only
 (decoding and resizing cost the same with either backend).
 
 Examples:
-  python bench/tagging.py
-  python bench/tagging.py --images 128 --out /tmp/tagging.md
+  python bench/backends.py
+  python bench/backends.py --images 128 --out /tmp/backends.md
 """
 import argparse
 import json
@@ -36,7 +36,7 @@ def parse_args(argv=None):
                         help="pictures per timing at batch 64 (default: %(default)s)")
     parser.add_argument("--single", type=int, default=100,
                         help="pictures per timing at batch 1 (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "tagging_results.md",
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "backends_results.md",
                         help="results file (default: %(default)s)")
     return parser.parse_args(argv)
 
