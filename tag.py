@@ -145,7 +145,8 @@ def main(argv=None):
                          tuple(split_tags(args.always_first_tags, args.separator)), args.max_tags)
     pool = open_pool(args.workers if todo else 0)
     try:
-        counts, tagged, failed = run(args, todo, captions, to_caption, style, pool)
+        counts, tagged, failed = (run(args, todo, captions, to_caption, style, pool) if todo
+                                  else (collections.Counter(), 0, []))
     except KeyboardInterrupt:
         print("stopped; run the same command to continue", file=sys.stderr)
         raise SystemExit(130)

@@ -237,3 +237,22 @@ def peek_input(run_path):
         return int(settings["image_size"]), settings.get("fit", "pad")
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def draw_job(picture_file, chosen, out_path, compress_level=1):
+    """Worker: draw the chosen tags on a decoded picture and save it as PNG (atomically).
+
+    PNG level 1: a drawn 2048 px picture saves several times faster than at Pillow's
+    default 6, for files about a third larger."""
+    from PIL import Image
+
+    from .fsutil import atomic_path
+    from .render import draw_tags
+
+    picture = Image.fromarray(np.load(picture_file))
+    try:
+        with atomic_path(out_path, suffix=".png") as tmp:
+            draw_tags(picture, chosen).save(tmp, "PNG", compress_level=compress_level)
+    finally:
+        os.unlink(picture_file)
+    return out_path
