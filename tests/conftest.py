@@ -175,3 +175,17 @@ def make_shapes_data(data_dir, n=60, image_size=32):
     make_downloaded(data_dir, posts, SHAPE_TAGS)
     deal.main(["--data-dir", str(data_dir), "--image-size", str(image_size), "--workers", "1"])
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A small run trained on shapes (colour and shape tags), shared by the tests that
+    predict: test.py, draw.py and tag.py."""
+    import train
+
+    root = tmp_path_factory.mktemp("trained")
+    data = make_shapes_data(root / "data", n=160)
+    run = root / "runs" / "r"
+    train.main(["--data-dir", str(data), "--run", str(run), "--batch-size", "16",
+                "--epochs", "15", "--patience", "0"])  # otherwise train.py's default recipe
+    return data, run
