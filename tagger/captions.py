@@ -95,11 +95,12 @@ class ScoresFile:
     def _read_existing(self):
         if not self.path.is_file() or self.path.stat().st_size == 0:
             return set()
-        text = self.path.read_text(encoding="utf-8")
-        complete = text[:text.rfind("\n") + 1]  # a row cut short by a kill is dropped
-        if len(complete) != len(text):
-            with open(self.path, "r+", encoding="utf-8") as f:
-                f.truncate(len(complete.encode("utf-8")))
+        data = self.path.read_bytes()
+        end = data.rfind(b"\n") + 1  # a row cut short by a kill is dropped
+        if end != len(data):
+            with open(self.path, "r+b") as f:
+                f.truncate(end)
+        complete = data[:end].decode("utf-8")
         if self.jsonl:
             rows = [json.loads(line) for line in complete.splitlines() if line.strip()]
             if rows and set(rows[0]["scores"]) != set(self.tags):
@@ -117,7 +118,7 @@ class ScoresFile:
     @staticmethod
     def _csv_line(values):
         buf = io.StringIO()
-        csv.writer(buf).writerow(values)
+        csv.writer(buf, lineterminator="\n").writerow(values)
         return buf.getvalue()
 
     def add(self, image, scores):
