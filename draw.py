@@ -39,7 +39,7 @@ def parse_args(argv=None):
                         help="also write <stem>.txt: the tags, comma-separated")
     parser.add_argument("--json", action="store_true",
                         help="also write <stem>.json: every tag's score")
-    parser.add_argument("--max-side", type=cli.positive, default=2048,
+    parser.add_argument("--max-side", type=cli.positive, default=1600,
                         help="longest side of a drawn picture, px; larger pictures are shrunk")
     cli.add_overwrite(parser, "draw again pictures whose outputs exist")
     parser.add_argument("--full-decode", action="store_true",
@@ -135,8 +135,9 @@ def main(argv=None):
 def run(args, todo, outputs, pool, tmp):
     """Start decoding, load the tagger meanwhile, then predict and draw."""
     spec = peek_input(args.run)
-    options = dict(reduced=not args.full_decode, window=2 * args.batch_size, draw_dir=tmp,
-                   max_side=args.max_side)
+    # pictures wait on disk (tmp) until drawn: a small window bounds that space too
+    options = dict(reduced=not args.full_decode, window=args.batch_size + 2 * args.workers,
+                   draw_dir=tmp, max_side=args.max_side)
     stream = DecodeStream(pool, todo, *spec, **options) if spec else None
     try:
         tagger = load_tagger(args.run)

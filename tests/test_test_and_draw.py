@@ -70,8 +70,8 @@ def test_draw_writes_legible_pictures_captions_and_scores(trained, tmp_path, cap
     assert sorted(os.listdir(out / "sub")) == ["screen.json", "screen.txt", "screen_tags.png"]
     small = Image.open(out / "a_tags.png")
     assert min(small.size) >= 400  # a thumbnail is enlarged so its tags are readable
-    assert Image.open(out / "sub" / "screen_tags.png").size == (2048, 1152)  # --max-side 2048
-    assert label_font_size((2048, 1152)) >= 28
+    assert Image.open(out / "sub" / "screen_tags.png").size == (1600, 900)  # --max-side 1600
+    assert label_font_size((1600, 900)) >= 20
     caption = (out / "a.txt").read_text().strip().split(", ")
     assert len(caption) == 2 and set(caption) <= set(SHAPE_TAGS)
     assert "blue_background" in caption  # it sees the colour
