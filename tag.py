@@ -160,18 +160,25 @@ def main(argv=None):
             "renamed": renamed}
 
 
+def window(size, batch_size, budget_mb=64):
+    """Pictures decoded ahead of the network: as many as fit in `budget_mb` of model
+    inputs (2,000 at 100 px), so the workers keep decoding while TensorFlow starts."""
+    return max(2 * batch_size, min(2048, budget_mb * 2**20 // (size * size * 3)))
+
+
 def run(args, todo, captions, to_caption, style, pool):
     """Decode (started before the model loads), tag and caption the pictures in `todo`."""
     spec = peek_input(args.run)
     stream = DecodeStream(pool, todo, *spec, reduced=not args.full_decode,
-                          window=2 * args.batch_size) if spec and todo else None
+                          window=window(spec[0], args.batch_size)) if spec and todo else None
     try:
         tagger = load_tagger(args.run)
     except (OSError, ValueError) as exc:
         cli.fail(exc)
     if stream is None or (tagger.image_size, tagger.fit) != spec:
         stream = DecodeStream(pool, todo, tagger.image_size, tagger.fit,
-                              reduced=not args.full_decode, window=2 * args.batch_size)
+                              reduced=not args.full_decode,
+                              window=window(tagger.image_size, args.batch_size))
     scores = None
     if args.scores:
         try:
