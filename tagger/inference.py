@@ -9,6 +9,8 @@ import concurrent.futures
 import json
 import multiprocessing
 import os
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,7 +112,18 @@ def open_pool(workers):
     if workers <= 0:
         return InlineExecutor()
     return concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"))
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with_parent,
+        initargs=(os.getpid(),))
+
+
+def _exit_with_parent(parent):
+    """In a worker: exit when the parent is gone (killed), which the pool cannot notice."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 @dataclass
