@@ -16,9 +16,9 @@ import tempfile
 
 from tagger import cli
 from tagger.captions import write_text
-from tagger.inference import (DecodeStream, choose, draw_job, find_pictures, load_tagger, mirror,
-                              open_pool, peek_input, plan_names, predict_stream, scores_json,
-                              with_suffix)
+from tagger.inference import (DecodeStream, WorkerDied, choose, draw_job, find_pictures,
+                              load_tagger, mirror, open_pool, peek_input, plan_names,
+                              predict_stream, scores_json, with_suffix)
 from tagger.progress import bar, plural
 
 
@@ -117,6 +117,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("stopped; run the same command to continue", file=sys.stderr)
         raise SystemExit(130)
+    except WorkerDied as exc:
+        cli.fail(exc)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     for path, error in failed:

@@ -18,8 +18,9 @@ import sys
 
 from tagger import cli
 from tagger.captions import CaptionStyle, ScoresFile, frequency_table, split_tags, write_text
-from tagger.inference import (IMAGE_SUFFIXES, DecodeStream, choose, find_pictures, load_tagger,
-                              open_pool, peek_input, plan_names, predict_stream, with_suffix)
+from tagger.inference import (IMAGE_SUFFIXES, DecodeStream, WorkerDied, choose, find_pictures,
+                              load_tagger, open_pool, peek_input, plan_names, predict_stream,
+                              with_suffix)
 from tagger.progress import bar, plural
 
 
@@ -150,6 +151,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("stopped; run the same command to continue", file=sys.stderr)
         raise SystemExit(130)
+    except WorkerDied as exc:
+        cli.fail(exc)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     for line in frequency_table(counts, tagged, args.top_tags):

@@ -126,6 +126,10 @@ def _exit_with_parent(parent):
     threading.Thread(target=watch, daemon=True).start()
 
 
+class WorkerDied(RuntimeError):
+    """A worker process was killed (by the system, out of memory) in the middle of a job."""
+
+
 @dataclass
 class Decoded:
     """One picture read for the model: its input array, or why it could not be read;
@@ -159,9 +163,9 @@ def cap_side(img, max_side):
     """The picture itself, or shrunk so its long side is `max_side`."""
     from PIL import Image
 
-    scale = max_side / max(img.size)
-    if not max_side or scale >= 1:
+    if not max_side or max(img.size) <= max_side:
         return img
+    scale = max_side / max(img.size)
     size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
     return img.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
 
@@ -190,7 +194,12 @@ class DecodeStream:
 
     def __iter__(self):
         while self.pending:
-            done = self.pending.popleft().result()
+            try:
+                done = self.pending.popleft().result()
+            except concurrent.futures.process.BrokenProcessPool as exc:
+                raise WorkerDied("a decoding process died (out of memory on a huge picture?); "
+                                 "run the same command to continue, with --workers 1 if it "
+                                 "happens again") from exc
             self._submit_next()
             yield done
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 import draw
 import test as test_script
-from conftest import SHAPE_TAGS, make_shapes_data, read_csv, shape_image, write_csv
+from conftest import SHAPE_TAGS, read_csv, shape_image, write_csv
 from tagger.render import label_font_size
 
 
