@@ -41,7 +41,20 @@ for f in files:
         ok += 1
     except Exception:
         pass
-print(len(files), ok, time.perf_counter() - start)
+print(len(files), ok, time.perf_counter() - start, time.process_time())
+"""
+NETWORK = """import sys, time
+import numpy as np
+sys.path.insert(0, sys.argv[2])
+from tagger.runs import load_run
+run = load_run(sys.argv[1])
+x = np.random.default_rng(0).integers(0, 256, (int(sys.argv[3]), run.image_size,
+                                                run.image_size, 3), dtype=np.uint8)
+run.predict(x[:64], 64)
+start = time.perf_counter()
+for i in range(0, len(x), 64):
+    run.predict(x[i:i + 64], 64)
+print(time.perf_counter() - start, time.process_time())
 """
 MAKE_RUN = """import json, shutil, sys
 from pathlib import Path
@@ -114,13 +127,14 @@ def measure(command, cwd, log):
 
         thread = threading.Thread(target=sample, daemon=True)
         thread.start()
-        code = proc.wait()
+        _, status, usage = os.wait4(proc.pid, 0)
         done.set()
         thread.join()
     seconds = time.perf_counter() - start
-    if code:
-        raise RuntimeError(f"{' '.join(map(str, command))} exited with {code}; see {log}")
-    return {"seconds": seconds, "peak_mb": peaks[0], "largest_mb": peaks[1]}
+    if os.waitstatus_to_exitcode(status):
+        raise RuntimeError(f"{' '.join(map(str, command))} failed; see {log}")
+    return {"seconds": seconds, "peak_mb": peaks[0], "largest_mb": peaks[1],
+            "cpu": usage.ru_utime + usage.ru_stime}
 
 
 def run_all(args, work):
@@ -141,8 +155,16 @@ def run_all(args, work):
     results = {"pictures": n, "run": str(args.run or "untrained resnet, 100 px, 38 tags")}
     decode = subprocess.run([py, "-c", DECODE, str(work / "pictures")], check=True,
                             capture_output=True, text=True).stdout.split()
-    results["pillow"] = {"seconds": float(decode[2]), "decoded": int(decode[1])}
+    results["pillow"] = {"seconds": float(decode[2]), "decoded": int(decode[1]),
+                         "cpu": float(decode[3])}
+    network = subprocess.run([py, "-c", NETWORK, str(run), str(ROOT), str(min(n, 1024))],
+                             check=True, capture_output=True, text=True).stdout.split()
+    results["network"] = {"seconds": float(network[0]), "images": min(n, 1024)}
+    one = work / "one"
+    one.mkdir()
+    shutil.copy(pics[0], one / pics[0].name)
     commands = {
+        "startup": ([py, str(ROOT / "tag.py"), str(one), "--run", str(run), "--quiet"], ROOT),
         "tag": ([py, str(ROOT / "tag.py"), str(work / "pictures"), "--run", str(run),
                  "--quiet"], ROOT),
         "tag_full": ([py, str(ROOT / "tag.py"), str(work / "pictures"), "--run", str(run),
@@ -170,14 +192,21 @@ def report(r, others):
 
     def row(name, what, goal="-", met=None):
         m = r[name]
-        return (f"| {what} | {m['seconds']:.1f} s | {rate[name]:.1f} | {m['peak_mb']:,.0f} MB "
-                f"({m['largest_mb']:,.0f} MB largest process) | {goal} | "
+        return (f"| {what} | {m['seconds']:.1f} s | {m['cpu']:.1f} s | {rate[name]:.1f} | "
+                f"{m['peak_mb']:,.0f} MB ({m['largest_mb']:,.0f} MB largest process) | {goal} | "
                 f"{ {True: 'met', False: '**not met**', None: '-'}[met]} |")
 
-    lines = ["| command | wall time | pictures/s | peak memory (process tree) | goal | met? |",
-             "|---|---|---|---|---|---|",
+    net = r["network"]
+    lines = ["| command | wall time | CPU time | pictures/s | peak memory (process tree) | goal "
+             "| met? |", "|---|---|---|---|---|---|---|",
              f"| Pillow alone: `Image.open(f).load()` per file, one process (loop only) | "
-             f"{r['pillow']['seconds']:.1f} s | {pillow:.1f} | - | - | - |"]
+             f"{r['pillow']['seconds']:.1f} s | {r['pillow']['cpu']:.1f} s (with start-up) | "
+             f"{pillow:.1f} | - | - | - |",
+             f"| the network alone: `Run.predict` on {net['images']:,} random 100 px inputs in "
+             f"batches of 64, one process (loop only) | {net['seconds']:.1f} s | - | "
+             f"{net['images'] / net['seconds']:.1f} | - | - | - |",
+             f"| start-up: `tag.py` on a folder of one picture | {r['startup']['seconds']:.1f} s | "
+             f"{r['startup']['cpu']:.1f} s | - | {r['startup']['peak_mb']:,.0f} MB | - | - |"]
     lines.append(row("tag", "`tag.py FOLDER --run RUN --quiet`",
                      f">= 1.5x Pillow ({1.5 * pillow:.0f}/s): {rate['tag'] / pillow:.2f}x"
                      + (f"; >= 20x old draw.py: {rate['tag'] / old:.1f}x" if old else ""),
@@ -198,7 +227,8 @@ def report(r, others):
         "command from start to exit: Python and TensorFlow start-up, model loading, decoding, "
         "the network, writing. Peak memory: the largest sum of resident memory over the "
         "command's process tree (the main process and its decoding workers), sampled every "
-        "50 ms; workers share some pages, so the sum overstates a little.",
+        "50 ms; workers share some pages, so the sum overstates a little. CPU time: user + "
+        "system of the command and every process it waited for (its workers).",
         f"Other processes kept {others:.1f} of the {machine.cores()} cores busy on average "
         "during this run. Timings on a machine shared with other jobs are noisy; "
         "rerun on an idle machine for the reference numbers.",
