@@ -21,6 +21,8 @@ from tagger.inference import (DecodeStream, WorkerDied, choose, draw_job, find_p
                               predict_stream, scores_json, with_suffix)
 from tagger.progress import bar, plural
 
+LISTED = 20  # pictures named after their whole file name that the summary lists one by one
+
 
 def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
@@ -123,9 +125,11 @@ def main(argv=None):
         pool.shutdown(wait=False, cancel_futures=True)
     for path, error in failed:
         print(f"{path}: skipped, not a readable picture ({error})")
-    for path in renamed:
+    for path in renamed[:LISTED]:
         print(f"{path}: shares its stem with another picture in its folder; drawn as "
               f"{outputs[path][0].name}")
+    if len(renamed) > LISTED:
+        print(f"... and {len(renamed) - LISTED:,} more pictures whose stems clash")
     print(f"drew tags on {plural(drawn, 'picture')} into {args.out}"
           + f", already drawn {len(paths) - len(todo):,} (skipped; --overwrite to redo)"
           + (f", skipped {len(failed):,} unreadable" if failed else "")

@@ -23,6 +23,8 @@ from tagger.inference import (IMAGE_SUFFIXES, DecodeStream, WorkerDied, choose, 
                               with_suffix)
 from tagger.progress import bar, plural
 
+LISTED = 20  # pictures named after their whole file name that the summary lists one by one
+
 
 def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
@@ -115,9 +117,11 @@ def tag_all(args, tagger, stream, captions, to_caption, scores, style):
 def summary(args, tagged, skipped, failed, renamed, captions):
     """The closing lines: what was written, skipped, refused, and renamed."""
     lines = [f"{path}: skipped, not a readable picture ({error})" for path, error in failed]
-    for path in renamed:
+    for path in renamed[:LISTED]:
         lines.append(f"{path}: shares its stem with another picture in its folder; captioned "
                      f"as {captions[path].name}")
+    if len(renamed) > LISTED:
+        lines.append(f"... and {len(renamed) - LISTED:,} more pictures whose stems clash")
     text = (f"captioned {plural(tagged, 'picture')} ({args.caption_extension} beside each)"
             f", already captioned {len(skipped):,} (skipped; --overwrite or --append to redo)")
     if failed:
