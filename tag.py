@@ -89,28 +89,28 @@ def caption_one(path, caption_path, chosen, style, append, write_caption):
     return tags
 
 
-def tag_all(args, tagger, stream, captions, to_caption, scores, style):
-    """Predict, caption and record every decoded picture; return (counts, tagged, failed)."""
+def tag_all(args, tagger, stream, captions, to_caption, scores, style, progress):
+    """Predict, caption and record every decoded picture; return (counts, tagged, failed).
+    `progress` was opened before the model loaded, so its rate and ETA count start-up."""
     counts, tagged, failed = collections.Counter(), 0, []
-    with bar(len(stream.paths), "tag", "pic") as progress:
-        for item, row in predict_stream(tagger, stream, args.batch_size):
-            progress.update(1)
-            if row is None:
-                failed.append((item.path, item.error))
-                continue
-            if scores is not None:
-                scores.add(item.path, row)
-            chosen = choose(row, tagger.tags, tagger.thresholds, args.threshold)
-            write_caption = item.path in to_caption
-            tags = caption_one(item.path, captions[item.path], chosen, style, args.append,
-                               write_caption)
-            if write_caption:
-                counts.update(set(tags))
-                tagged += 1
-                if not args.quiet:
-                    progress.write(f"{item.path}: {style.separator.join(tags)}")
-            if scores is not None and progress.n % args.batch_size == 0:
-                scores.flush()
+    for item, row in predict_stream(tagger, stream, args.batch_size):
+        progress.update(1)
+        if row is None:
+            failed.append((item.path, item.error))
+            continue
+        if scores is not None:
+            scores.add(item.path, row)
+        chosen = choose(row, tagger.tags, tagger.thresholds, args.threshold)
+        write_caption = item.path in to_caption
+        tags = caption_one(item.path, captions[item.path], chosen, style, args.append,
+                           write_caption)
+        if write_caption:
+            counts.update(set(tags))
+            tagged += 1
+            if not args.quiet:
+                progress.write(f"{item.path}: {style.separator.join(tags)}")
+        if scores is not None and progress.n % args.batch_size == 0:
+            scores.flush()
     return counts, tagged, failed
 
 
@@ -178,10 +178,17 @@ def run(args, todo, captions, to_caption, style, pool):
     spec = peek_input(args.run)
     stream = DecodeStream(pool, todo, *spec, reduced=not args.full_decode,
                           window=window(spec[0], args.batch_size)) if spec and todo else None
-    try:
-        tagger = load_tagger(args.run)
-    except (OSError, ValueError) as exc:
-        cli.fail(exc)
+    with bar(len(todo), "tag", "pic") as progress:  # open while TensorFlow loads
+        try:
+            tagger = load_tagger(args.run)
+        except (OSError, ValueError) as exc:
+            cli.fail(exc)
+        return tag_loaded(args, todo, captions, to_caption, style, pool, spec, stream, tagger,
+                          progress)
+
+
+def tag_loaded(args, todo, captions, to_caption, style, pool, spec, stream, tagger, progress):
+    """The rest of run() once the tagger is loaded."""
     if stream is None or (tagger.image_size, tagger.fit) != spec:
         stream = DecodeStream(pool, todo, tagger.image_size, tagger.fit,
                               reduced=not args.full_decode,
@@ -193,7 +200,7 @@ def run(args, todo, captions, to_caption, style, pool):
         except (OSError, ValueError) as exc:
             cli.fail(exc)
     try:
-        return tag_all(args, tagger, stream, captions, to_caption, scores, style)
+        return tag_all(args, tagger, stream, captions, to_caption, scores, style, progress)
     finally:
         if scores is not None:
             scores.close()
