@@ -1,119 +1,157 @@
-"""Predict the tags of any images (screenshots, say) and draw them onto each picture.
+"""Predict the tags of any pictures (screenshots, say) and draw them onto each picture.
 
-Writes <stem>_tags.png per image into --out and prints the tags. Images are prepared
-exactly as in training (RGB on white, fitted to the run's square input).
+Writes <picture stem>_tags.png per picture under --out, mirroring the input folders, and
+prints the tags. Pictures are prepared as in training (RGB on white, fitted to the run's
+square input); each is decoded once, and drawn at most --max-side pixels long. To caption
+pictures without drawing them, use tag.py.
 
 Examples:
-  python draw.py screenshot.png --run runs/tagger
+  python draw.py screenshot.png --run runs/tagger      # the run's tuned per-tag thresholds
   python draw.py pictures/ more.jpg --run runs/tagger --threshold 0.4 --caption --out drawn
-  python draw.py shot.png --run runs/tagger --tuned     # the run's per-tag thresholds
+  python draw.py shot.png --run runs/tagger --top-k 6   # the 6 most likely tags
   python draw.py pictures/ --run runs/tagger/export/wd14 --caption   # onnxruntime, no TensorFlow
 """
-import json
-
-import numpy as np
+import collections
+import tempfile
 
 from tagger import cli
 from tagger.entry import stage
-from tagger.fsutil import atomic_path
-from tagger.images import load_rgb
-from tagger.render import draw_tags
-from tagger.backends import open_tagger
-from tagger.runs import prepare_batches
+from tagger.captions import write_text
+from tagger.inference import (DecodeStream, WorkerDied, choose, draw_job, find_pictures,
+                              load_tagger, mirror, open_pool, peek_input, plan_names,
+                              predict_stream, scores_json, with_suffix)
+from tagger.progress import bar, plural
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
+LISTED = 20  # pictures named after their whole file name that the summary lists one by one
 
 
 def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
-    parser.add_argument("inputs", nargs="+", type=cli.Path, help="image files or folders")
+    parser.add_argument("inputs", nargs="+", type=cli.Path, help="picture files or folders")
     cli.add_tagger(parser)
-    choose = parser.add_mutually_exclusive_group()
-    choose.add_argument("--top-k", type=cli.positive_int, default=6, help="draw the k most likely tags")
-    choose.add_argument("--threshold", type=cli.probability, default=None,
-                        help="draw every tag scoring at least this")
-    choose.add_argument("--tuned", action="store_true",
-                        help="draw the tags over the run's tuned per-tag thresholds")
+    choose_group = parser.add_mutually_exclusive_group()
+    choose_group.add_argument("--tuned", action="store_true",
+                              help="draw the tags over the run's per-tag thresholds (the default)")
+    choose_group.add_argument("--threshold", type=cli.probability, default=None,
+                              help="draw every tag scoring at least this")
+    choose_group.add_argument("--top-k", type=cli.positive_int, default=None,
+                              help="draw the k most likely tags")
     parser.add_argument("--out", type=cli.Path, default=cli.Path("drawn"),
-                        help="folder for <stem>_tags.png (and .txt / .json)")
+                        help="folder for <stem>_tags.png (and .txt / .json), mirroring the inputs")
     parser.add_argument("--caption", action="store_true",
                         help="also write <stem>.txt: the tags, comma-separated")
     parser.add_argument("--json", action="store_true",
                         help="also write <stem>.json: every tag's score")
-    parser.add_argument("--batch-size", type=cli.positive_int, default=64, help="images per predict call")
+    parser.add_argument("--max-side", type=cli.positive_int, default=1600,
+                        help="longest side of a drawn picture, px; larger pictures are shrunk")
+    cli.add_overwrite(parser, "draw again pictures whose outputs exist")
+    parser.add_argument("--full-decode", action="store_true",
+                        help="prepare the model's input from the full-size picture, exactly as "
+                             "deal.py prepared training images (slower)")
+    cli.add_workers(parser, cli.default_workers(), "decoding and drawing processes; 0 = this one",
+                    zero_ok=True)
+    parser.add_argument("--batch-size", type=cli.positive_int, default=32,
+                        help="pictures per network call")
+    parser.add_argument("--quiet", action="store_true", help="no line per picture")
     return parser.parse_args(argv)
 
 
-def find_images(inputs):
-    """Files given, plus image files under folders given (recursively), in a stable order."""
-    found = []
+def check_out(inputs, out):
+    """Refuse an --out that is an input folder or holds one: outputs would mix with pictures."""
+    real_out = out.resolve()
     for path in inputs:
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                            and p.is_file())
-        elif path.is_file():
-            found.append(path)
-        else:
-            cli.fail(f"{path}: no such file or folder")
-    return found
+        real = path.resolve()
+        if path.is_dir() and (real == real_out or real_out in real.parents):
+            cli.fail(f"--out {out} is, or holds, the input folder {path}: choose a folder "
+                     f"outside it or inside it (outputs inside an input are never re-tagged)")
 
 
-def choose_tags(scores, tags, top_k, threshold, tuned_thresholds):
-    """[(tag, score)] to draw for one image, most likely first."""
-    order = np.argsort(-scores, kind="stable")
-    if tuned_thresholds is not None:
-        return [(tags[j], float(scores[j])) for j in order if scores[j] >= tuned_thresholds[j]]
-    if threshold is not None:
-        return [(tags[j], float(scores[j])) for j in order if scores[j] >= threshold]
-    return [(tags[j], float(scores[j])) for j in order[:top_k]]
+def plan(paths, inputs, out, caption, as_json, overwrite):
+    """{picture: its output paths}, the pictures still to draw, and those renamed."""
+    names, renamed = plan_names(paths, mirror(inputs, out))
+    suffixes = ["_tags.png"] + [".txt"] * caption + [".json"] * as_json
+    outputs = {p: [with_suffix(names[p], s) for s in suffixes] for p in paths}
+    todo = [p for p in paths if overwrite or not all(o.exists() for o in outputs[p])]
+    return outputs, todo, renamed
 
 
-def write_outputs(path, out, chosen, scores, tags, caption, as_json):
-    """The drawn picture, and optionally the caption and the scores, beside each other."""
-    stem = out / path.stem
-    picture = draw_tags(load_rgb(str(path)), chosen)
-    with atomic_path(stem.with_name(f"{path.stem}_tags.png"), suffix=".png") as tmp:
-        picture.save(tmp, "PNG")
-    if caption:
-        with atomic_path(stem.with_suffix(".txt")) as tmp:
-            tmp.write_text(", ".join(t for t, _ in chosen) + "\n", encoding="utf-8")
-    if as_json:
-        with atomic_path(stem.with_suffix(".json")) as tmp:
-            tmp.write_text(json.dumps({t: round(float(s), 5) for t, s in zip(tags, scores)},
-                                      indent=1) + "\n")
-    return stem.with_name(f"{path.stem}_tags.png")
+def draw_all(args, tagger, stream, outputs, pool):
+    """Predict each picture, write its caption and scores, and draw it in the workers."""
+    drawing, failed, drawn = collections.deque(), [], 0
+    with bar(len(stream.paths), "draw", "pic") as progress:
+        for item, row in predict_stream(tagger, stream, args.batch_size):
+            if row is None:
+                failed.append((item.path, item.error))
+                progress.update(1)
+                continue
+            chosen = choose(row, tagger.tags, tagger.thresholds, args.threshold, args.top_k)
+            picture_out, *others = outputs[item.path]
+            for path in others:
+                write_text(path, ", ".join(t for t, _ in chosen) + "\n" if path.suffix == ".txt"
+                           else scores_json(tagger.tags, row))
+            drawing.append(pool.submit(draw_job, item.picture_file, chosen, picture_out))
+            while len(drawing) > 2 * max(args.workers, 1):
+                drawing.popleft().result()
+                progress.update(1)
+            drawn += 1
+            if not args.quiet:
+                progress.write(f"{item.path}: " + ", ".join(f"{t} {s:.2f}" for t, s in chosen)
+                               + f"  -> {picture_out}")
+        for future in drawing:
+            future.result()
+            progress.update(1)
+    return drawn, failed
 
 
 @stage
 def main(argv=None):
     args = parse_args(argv)
-    paths = find_images(args.inputs)
-    if not paths:
-        cli.fail("no image files found in " + ", ".join(map(str, args.inputs)))
+    check_out(args.inputs, args.out)
     try:
-        run = open_tagger(args.model or args.run)
+        paths = find_pictures(args.inputs, skip_inside=args.out)
+    except FileNotFoundError as exc:
+        cli.fail(exc)
+    if not paths:
+        cli.fail("no pictures found in " + ", ".join(map(str, args.inputs)))
+    outputs, todo, renamed = plan(paths, args.inputs, args.out, args.caption, args.json,
+                                  args.overwrite)
+    pool = open_pool(args.workers if todo else 0)
+    try:
+        with tempfile.TemporaryDirectory(prefix="draw-") as tmp:
+            drawn, failed = run(args, todo, outputs, pool, tmp) if todo else (0, [])
+    except WorkerDied as exc:
+        cli.fail(exc)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    for path, error in failed:
+        print(f"{path}: skipped, not a readable picture ({error})")
+    for path in renamed[:LISTED]:
+        print(f"{path}: shares its stem with another picture in its folder; drawn as "
+              f"{outputs[path][0].name}")
+    if len(renamed) > LISTED:
+        print(f"... and {len(renamed) - LISTED:,} more pictures whose stems clash")
+    print(f"drew tags on {plural(drawn, 'picture')} into {args.out}"
+          + f", already drawn {len(paths) - len(todo):,} (skipped; --overwrite to redo)"
+          + (f", skipped {len(failed):,} unreadable" if failed else "")
+          + (f", {len(renamed):,} named after their whole file name (stems clash)"
+             if renamed else ""))
+    return {p: outputs[p][0] for p in todo if p not in dict(failed)}
+
+
+def run(args, todo, outputs, pool, tmp):
+    """Start decoding, load the tagger meanwhile, then predict and draw."""
+    spec = peek_input(args.model or args.run)
+    # pictures wait on disk (tmp) until drawn: a small window bounds that space too
+    options = dict(reduced=not args.full_decode, window=args.batch_size + 2 * args.workers,
+                   draw_dir=tmp, max_side=args.max_side)
+    stream = DecodeStream(pool, todo, *spec, **options) if spec else None
+    try:
+        tagger = load_tagger(args.model or args.run)
     except (OSError, ValueError) as exc:
         cli.fail(exc)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stems = {}
-    failed = []
-    for indices, arrays in prepare_batches(paths, run.image_size, run.fit, args.batch_size,
-                                           lambda i, e: failed.append((paths[i], e))):
-        for i, scores in zip(indices, run.predict(arrays, args.batch_size)):
-            path = paths[i]
-            if path.stem in stems:
-                cli.fail(f"{path} and {stems[path.stem]} would both write {path.stem}_tags.png; "
-                         f"draw them into different --out folders")
-            stems[path.stem] = path
-            chosen = choose_tags(scores, run.tags, args.top_k, args.threshold,
-                                 run.thresholds if args.tuned else None)
-            drawn = write_outputs(path, args.out, chosen, scores, run.tags, args.caption, args.json)
-            print(f"{path}: " + ", ".join(f"{t} {s:.2f}" for t, s in chosen) + f"  -> {drawn}")
-    for path, error in failed:
-        print(f"{path}: skipped, not a readable image ({error})")
-    print(f"drew tags on {len(stems):,} images into {args.out}"
-          + (f", skipped {len(failed)} unreadable" if failed else ""))
-    return stems
+    if stream is None or (tagger.image_size, tagger.fit) != spec:
+        stream = DecodeStream(pool, todo, tagger.image_size, tagger.fit, **options)
+    return draw_all(args, tagger, stream, outputs, pool)
 
 
 if __name__ == "__main__":

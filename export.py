@@ -15,6 +15,7 @@ Examples:
   python export.py runs/tagger --format litert --overwrite        # old export moved aside
 """
 from tagger import cli
+from tagger.entry import stage
 from tagger.export_formats import FORMATS
 
 
@@ -28,7 +29,8 @@ def parse_args(argv=None):
                         help="wd14 only: 'tuned' folds the run's per-tag thresholds into the "
                              "last bias, so the tool's one threshold picks what draw.py "
                              "--tuned picks")
-    parser.add_argument("--tool-threshold", type=float, default=0.35,
+    parser.add_argument("--tool-threshold", type=cli.ranged(float, 0, 1, low_open=True, high_open=True),
+                        default=0.35,
                         help="the threshold the tool will use (kohya's --thresh, the webui's "
                              "and imgutils' general threshold)")
     parser.add_argument("--resize", choices=("bicubic", "area"), default="bicubic",
@@ -36,12 +38,10 @@ def parse_args(argv=None):
                              "antialiased bicubic as in training (closest to draw.py), or an "
                              "exact area average")
     cli.add_overwrite(parser, "replace an earlier export (it is moved to OUT/../replaced/)")
-    args = parser.parse_args(argv)
-    if not 0 < args.tool_threshold < 1:
-        parser.error("--tool-threshold must be between 0 and 1")
-    return args
+    return parser.parse_args(argv)
 
 
+@stage
 def main(argv=None):
     from tagger.export import export_run
 

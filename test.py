@@ -126,8 +126,8 @@ def predict_batches(run, batches, n, batch_size):
 
 
 def predict_split(run, paths, labels, batch_size):
-    """Scores through the same tf.data decoding as training, one predict call in batches
-    (an ONNX tagger: pictures prepared with Pillow as draw.py does, without TensorFlow)."""
+    """Scores through the same tf.data decoding as training, batch by batch with a bar (an
+    ONNX tagger: pictures prepared with Pillow as draw.py does, without TensorFlow)."""
     if isinstance(run, OnnxRun):
         failed = []
         batches = prepare_batches(paths, run.image_size, run.fit, batch_size,
@@ -137,9 +137,15 @@ def predict_split(run, paths, labels, batch_size):
             raise ValueError(f"{failed[0]}: not a readable image ({len(failed)} in all)")
         return scores
     from tagger.dataset import make_dataset
+    from tagger.progress import bar
 
     dataset = make_dataset(paths, labels, run.image_size, batch_size, training=False, cache=False)
-    return run.model.predict(dataset, verbose=0)
+    scores = []
+    with bar(len(paths), "predict", "img") as progress:
+        for images, _ in dataset:
+            scores.append(run.predict(images.numpy(), batch_size))
+            progress.update(len(scores[-1]))
+    return np.concatenate(scores) if scores else np.zeros((0, len(run.tags)), np.float32)
 
 
 def print_protocol(ids, scores, tags, keep, per_image, args):

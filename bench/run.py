@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))  # the tagger package and bench/, without an insta
 from bench import findings, inputs, machine
 from bench.measure import Bench, ChildFailed
 from bench.report import Row, markdown, table
+from bench.sections import kept_sections
 from bench.stages_data import check_stage, deal_stage, download_stage, set_dic_stage
 from bench.stages_model import inference_stage, train_stage
 from tagger.cli import positive_int
@@ -132,7 +133,7 @@ def main(argv=None):
                     rows, memory, findings.notes(b, details), findings.missed(rows, b, details),
                     footer)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    args.out.write_text(text + kept_sections(args.out))  # bench/tagging.py's section stays
     print("\n" + "\n".join(table(rows)) + f"\n\n{footer[-1]}\nwrote {args.out}")
     if not args.keep:
         for path in args.work.iterdir():

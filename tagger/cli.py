@@ -90,8 +90,9 @@ def add_seed(parser):
     parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed")
 
 
-def add_workers(parser, default, what="parallel workers"):
-    parser.add_argument("--workers", type=positive_int, default=default, help=what)
+def add_workers(parser, default, what="parallel workers", zero_ok=False):
+    parser.add_argument("--workers", type=non_negative_int if zero_ok else positive_int,
+                        default=default, help=what)
 
 
 def add_overwrite(parser, what="redo work already done instead of skipping it"):

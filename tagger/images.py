@@ -6,6 +6,10 @@ import numpy as np
 from PIL import Image, ImageOps
 
 FITS = ("pad", "stretch")
+# A reduced decode keeps at least this many decoded pixels per output pixel before the final
+# bicubic resize: Pillow's `reducing_gap` (3 is documented as indistinguishable from a fair
+# resize in most cases); JPEGs are decoded at 1/2, 1/4 or 1/8 scale (draft mode) within it.
+REDUCING_GAP = 3.0
 # Magic numbers of the formats a booru thumbnail can have, with the extension to save under.
 _SIGNATURES = ((b"\xff\xd8\xff", "jpg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"GIF87a", "gif"),
                (b"GIF89a", "gif"), (b"BM", "bmp"))
@@ -58,15 +62,42 @@ def to_rgb(img):
 
 def load_rgb(source):
     """Fully decode an image file (path or bytes) and return it as RGB; raises on bad files."""
+    return decode_rgb(source)[0]
+
+
+def decode_rgb(source, min_side=None, fit="pad", min_long=None):
+    """Decode an image file (path or bytes) as RGB; raises on bad files.
+
+    With `min_side`, a JPEG may be decoded at 1/2, 1/4 or 1/8 of its size (Pillow's draft
+    mode), keeping its long side (`fit="pad"`) or both sides (`"stretch"`) at least that
+    long, and its long side at least `min_long`; other formats are decoded whole.
+    Returns (image, full-size (width, height) after any EXIF rotation).
+    """
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(source) as img:
+            size = img.size
+            if min_side:
+                long_side = max(min_side, min_long or 0) if fit == "pad" else min_long
+                _draft(img, None if fit == "pad" else min_side, long_side)
             img.load()  # decodes every byte: a truncated file raises OSError here
             if "exif" in img.info:  # only a photo's EXIF can rotate it; thumbnails rarely have one
-                img = ImageOps.exif_transpose(img)
-            return to_rgb(img)
+                transposed = ImageOps.exif_transpose(img)
+                if transposed.size != img.size:
+                    size = size[::-1]
+                img = transposed
+            return to_rgb(img), size
+
+
+def _draft(img, min_short, min_long):
+    """Ask a JPEG decoder for the smallest 1/2^k scale that keeps the needed sides."""
+    width, height = img.size
+    allowed = min(min(width, height) / (min_short or 1), max(width, height) / (min_long or 1))
+    scale = next((s for s in (8, 4, 2) if s <= allowed), 1)
+    if scale > 1:
+        img.draft(None, (width // scale, height // scale))
 
 
 def fit_square(img, size, fit="pad"):
@@ -78,10 +109,39 @@ def fit_square(img, size, fit="pad"):
     raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
 
 
-def prepare(source, size, fit="pad"):
-    """Load any image and return the model's input as a uint8 array of shape (size, size, 3)."""
-    img = to_rgb(source) if isinstance(source, Image.Image) else load_rgb(source)
+def prepare(source, size, fit="pad", reduced=False):
+    """Load any image and return the model's input as a uint8 array of shape (size, size, 3).
+
+    `reduced` decodes and shrinks only as much as the final resize needs (see
+    `load_rgb`, `fit_reduced`); the default is exactly what deal.py did for training.
+    """
+    if isinstance(source, Image.Image):
+        img, full = to_rgb(source), source.size
+    else:
+        img, full = decode_rgb(source, size * REDUCING_GAP if reduced else None, fit)
+    if reduced:
+        return np.asarray(fit_reduced(img, size, fit, full), dtype=np.uint8)
     return np.asarray(fit_square(img, size, fit), dtype=np.uint8)
+
+
+def fit_reduced(img, size, fit, full_size):
+    """fit_square for a picture decoded at reduced size: the same geometry as the full
+    picture (`full_size`) would get, with Pillow's box `reduce` before the bicubic resize."""
+    if fit == "stretch":
+        return img.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=REDUCING_GAP)
+    if fit != "pad":
+        raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
+    width, height = full_size
+    if width >= height:  # ImageOps.contain's rounding, from the full picture's size
+        target = (size, max(1, round(height / width * size)))
+    else:
+        target = (max(1, round(width / height * size)), size)
+    resized = img.resize(target, Image.Resampling.BICUBIC, reducing_gap=REDUCING_GAP)
+    if target == (size, size):
+        return resized
+    out = Image.new("RGB", (size, size), (255, 255, 255))
+    out.paste(resized, (round((size - target[0]) / 2), round((size - target[1]) / 2)))
+    return out
 
 
 def validate(path, size=None):

@@ -3,9 +3,7 @@ import math
 from pathlib import Path
 from typing import NamedTuple
 
-import matplotlib
 import numpy as np
-from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
 from .fsutil import atomic_path
@@ -171,6 +169,8 @@ def save_pie(correct, incorrect, path, title="Correct and incorrect predictions"
     if not all(math.isfinite(v) and v >= 0 for v in values) or sum(values) <= 0:
         raise ValueError(f"a pie chart needs non-negative numbers with a positive total, "
                          f"got correct={correct}, incorrect={incorrect}")
+    from matplotlib.figure import Figure  # charts only: drawing tags needs no matplotlib
+
     fig = Figure(figsize=(5, 5), dpi=120, layout="constrained")
     ax = fig.add_subplot()
     shown = [(v, name, colour) for v, name, colour in
@@ -196,6 +196,8 @@ def save_ap_bars(tags, aps, path):
     order = sorted(range(len(aps)), key=lambda i: aps[i] if math.isfinite(aps[i]) else -1.0)
     shown = [0.0 if not math.isfinite(aps[i]) else aps[i] for i in order]
     mean_ap = float(np.nanmean(aps)) if np.isfinite(aps).any() else float("nan")
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(8, 1.4 + 0.27 * len(order)), dpi=110, layout="constrained")
     ax = fig.add_subplot()
     bars = ax.barh(range(len(order)), shown, color="#3a7dc9", height=0.72)
@@ -218,6 +220,9 @@ def save_pr_curves(curves, path, max_curves=12):
     names = [name for name in curves if name != "micro"][:max_curves]
     if not names and "micro" not in curves:
         raise ValueError("no precision-recall curves to draw")
+    import matplotlib
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(8.5, 6), dpi=110, layout="constrained")
     ax = fig.add_subplot()
     palette = matplotlib.colormaps["tab10"]

@@ -228,3 +228,17 @@ def exported(tmp_path_factory):
     for name, flags in outs.items():
         export.main([str(run), *flags, "--out", str(root / name)])
     return run, root
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A small run trained on shapes (colour and shape tags), shared by the tests that
+    predict: test.py, draw.py and tag.py."""
+    import train
+
+    root = tmp_path_factory.mktemp("trained")
+    data = make_shapes_data(root / "data", n=160)
+    run = root / "runs" / "r"
+    train.main(["--data-dir", str(data), "--run", str(run), "--batch-size", "16",
+                "--epochs", "15", "--patience", "0"])  # otherwise train.py's default recipe
+    return data, run

@@ -96,3 +96,17 @@ def test_results_say_which_goals_were_missed():
     assert "| deal | 1/s | 2/s | 2.0x | >= 3x | **not met** |" in text
     assert "| inference | 1/s | 9/s | 9.0x | >= 5x | met |" in text
     assert "- deal: why" in text
+
+
+def test_results_sections_are_replaced_in_place_and_kept_by_run_py(tmp_path):
+    from bench.sections import kept_sections, replace_section
+
+    results = tmp_path / "results.md"
+    results.write_text("# Benchmark\n\nrows\n")
+    replace_section(results, "Tagging real pictures", ["| a |", "first"])
+    replace_section(results, "Tagging real pictures", ["| b |", "second"])
+    text = results.read_text()
+    assert text.startswith("# Benchmark\n\nrows\n") and text.count("## Tagging real pictures") == 1
+    assert "second" in text and "first" not in text
+    rewritten = "# Benchmark again\n" + kept_sections(results)  # what run.py writes
+    assert "## Tagging real pictures" in rewritten and "second" in rewritten

@@ -7,7 +7,7 @@ import pytest
 from conftest import write_csv
 from tagger.entry import STOPPED, describe_os_error
 
-SCRIPTS = ("download", "set_dic", "deal", "check", "train", "test", "draw")
+SCRIPTS = ("download", "set_dic", "deal", "check", "train", "test", "draw", "tag", "export")
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

@@ -61,7 +61,7 @@ def test_draw_and_test_py_run_an_onnx_export_without_tensorflow(exported, tmp_pa
     result = without_tensorflow(tmp_path, ROOT / "draw.py", pics, "--run", root / "onnx",
                                 "--tuned", "--caption", "--json", "--out", tmp_path / "onnx")
     assert result.returncode == 0, result.stderr
-    assert "drew tags on 6 images" in result.stdout
+    assert "drew tags on 6 pictures" in result.stdout
     draw.main([str(pics), "--run", str(run), "--tuned", "--caption", "--json",
                "--out", str(tmp_path / "keras")])
     capsys.readouterr()

@@ -11,18 +11,8 @@ import deal
 import draw
 import test as test_script
 import train
-from conftest import SHAPE_TAGS, make_shapes_data, read_csv, shape_image, write_csv
+from conftest import SHAPE_TAGS, read_csv, shape_image, write_csv
 from tagger.render import label_font_size
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("trained")
-    data = make_shapes_data(root / "data", n=160)
-    run = root / "runs" / "r"
-    train.main(["--data-dir", str(data), "--run", str(run), "--batch-size", "16",
-                "--epochs", "15", "--patience", "0"])  # otherwise train.py's default recipe
-    return data, run
 
 
 def test_test_py_scores_the_held_out_test_split(trained, capsys):
@@ -141,15 +131,15 @@ def test_draw_writes_legible_pictures_captions_and_scores(trained, tmp_path, cap
     (pics / "notes.txt").write_text("not a picture")
     out = tmp_path / "drawn"
     draw.main([str(pics), "--run", str(run), "--out", str(out), "--top-k", "2", "--caption",
-               "--json"])
+               "--json", "--workers", "0"])
     printed = capsys.readouterr().out
     assert "a.png: " in printed and "screen.png: " in printed
-    assert sorted(os.listdir(out)) == ["a.json", "a.txt", "a_tags.png", "screen.json",
-                                       "screen.txt", "screen_tags.png"]
+    assert sorted(os.listdir(out)) == ["a.json", "a.txt", "a_tags.png", "sub"]  # mirrored
+    assert sorted(os.listdir(out / "sub")) == ["screen.json", "screen.txt", "screen_tags.png"]
     small = Image.open(out / "a_tags.png")
     assert min(small.size) >= 400  # a thumbnail is enlarged so its tags are readable
-    assert Image.open(out / "screen_tags.png").size == (3840, 2160)
-    assert label_font_size((3840, 2160)) >= 40
+    assert Image.open(out / "sub" / "screen_tags.png").size == (1600, 900)  # --max-side 1600
+    assert label_font_size((1600, 900)) >= 20
     caption = (out / "a.txt").read_text().strip().split(", ")
     assert len(caption) == 2 and set(caption) <= set(SHAPE_TAGS)
     assert "blue_background" in caption  # it sees the colour
@@ -162,9 +152,65 @@ def test_draw_threshold_and_missing_run(trained, tmp_path, capsys):
     _, run = trained
     pic = tmp_path / "x.png"
     pic.write_bytes(shape_image(np.random.default_rng(1), "red", "circle", 64))
-    draw.main([str(pic), "--run", str(run), "--out", str(tmp_path), "--threshold", "1",
-               "--caption"])
-    assert (tmp_path / "x.txt").read_text() == "\n"  # nothing scores 1 (a sigmoid stays below)
+    draw.main([str(pic), "--run", str(run), "--out", str(tmp_path / "d"), "--threshold", "1",
+               "--caption", "--workers", "0"])
+    assert (tmp_path / "d" / "x.txt").read_text() == "\n"  # nothing scores 1 (a sigmoid stays below)
     with pytest.raises(SystemExit):
-        draw.main([str(pic), "--run", str(tmp_path / "nope")])
+        draw.main([str(pic), "--run", str(tmp_path / "nope"), "--out", str(tmp_path / "e")])
     assert "model.keras not found" in capsys.readouterr().err
+
+
+def test_draw_default_is_the_tuned_thresholds_not_the_top_6(trained, tmp_path):
+    _, run = trained
+    pic = tmp_path / "in" / "x.png"
+    pic.parent.mkdir()
+    pic.write_bytes(shape_image(np.random.default_rng(2), "red", "square", 64))
+    draw.main([str(pic.parent), "--run", str(run), "--out", str(tmp_path / "d"), "--caption",
+               "--json", "--workers", "0", "--quiet"])
+    caption = (tmp_path / "d" / "x.txt").read_text().strip().split(", ")
+    scores = json.loads((tmp_path / "d" / "x.json").read_text())
+    tuned = {r["tag"]: float(r["threshold"]) for r in read_csv(run / "thresholds.csv")}
+    assert caption == sorted((t for t in scores if scores[t] >= tuned[t]), key=lambda t: -scores[t])
+    assert set(caption) == {"red_background", "square"}  # 2 tags, not 4 of 4
+
+
+def test_draw_mirrors_folders_and_never_draws_its_own_outputs(trained, tmp_path, capsys):
+    _, run = trained
+    rng = np.random.default_rng(3)
+    for folder in ("a", "b"):
+        (tmp_path / "pics" / folder).mkdir(parents=True)
+        (tmp_path / "pics" / folder / "x.jpg").write_bytes(shape_image(rng, "blue", "circle", 64))
+    (tmp_path / "pics" / "a" / "x.png").write_bytes(shape_image(rng, "red", "square", 64))
+    (tmp_path / "pics" / "frame.0001.png").write_bytes(shape_image(rng, "red", "circle", 64))
+    (tmp_path / "pics" / "frame.0002.png").write_bytes(shape_image(rng, "blue", "square", 64))
+    out = tmp_path / "pics" / "drawn"  # inside the input
+    args = [str(tmp_path / "pics" / "a"), str(tmp_path / "pics" / "b"),
+            str(tmp_path / "pics" / "frame.0001.png"), str(tmp_path / "pics" / "frame.0002.png"),
+            "--run", str(run), "--out", str(out), "--caption", "--workers", "1", "--quiet"]
+    draw.main(args)
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == ["a/x.jpg.txt", "a/x.jpg_tags.png", "a/x.png.txt", "a/x.png_tags.png",
+                       "b/x.txt", "b/x_tags.png", "frame.0001.txt", "frame.0001_tags.png",
+                       "frame.0002.txt", "frame.0002_tags.png"]
+    assert "red_background" in (out / "a" / "x.png.txt").read_text()
+    assert "blue_background" in (out / "a" / "x.jpg.txt").read_text()
+    assert "red_background" in (out / "frame.0001.txt").read_text()
+    assert "blue_background" in (out / "frame.0002.txt").read_text()
+    assert "2 named after their whole file name" in capsys.readouterr().out
+    draw.main([str(tmp_path / "pics"), "--run", str(run), "--out", str(out), "--workers", "0",
+               "--quiet"])  # the whole folder, --out inside it: its drawings are not inputs
+    assert not list(out.rglob("*_tags_tags.png"))
+    assert (out / "a" / "x.png_tags.png").exists() and not (out / "drawn").exists()
+    with pytest.raises(SystemExit):
+        draw.main([str(tmp_path / "pics"), "--run", str(run), "--out", str(tmp_path / "pics")])
+    assert "is, or holds, the input folder" in capsys.readouterr().err
+
+
+def test_draw_max_side_caps_the_drawn_picture(trained, tmp_path):
+    _, run = trained
+    big = tmp_path / "in" / "big.jpg"
+    big.parent.mkdir()
+    Image.new("RGB", (4000, 3000), (200, 40, 40)).save(big, quality=90)
+    draw.main([str(big), "--run", str(run), "--out", str(tmp_path / "d"), "--max-side", "1200",
+               "--workers", "0", "--quiet"])
+    assert Image.open(tmp_path / "d" / "big_tags.png").size == (1200, 900)  # tags drawn onto
