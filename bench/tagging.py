@@ -147,6 +147,9 @@ def run_all(args, work):
         run = work / "run"
         subprocess.run([py, "-c", MAKE_RUN, str(run), str(ROOT)], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run([py, str(ROOT / "export.py"), str(run), "--format", "onnx", "--out",
+                    str(work / "onnx")], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)  # the same network for onnxruntime
     old = work / "old"
     old.mkdir()
     archive = subprocess.run(["git", "archive", OLD_COMMIT], cwd=ROOT, check=True,
@@ -169,6 +172,10 @@ def run_all(args, work):
                  "--quiet"], ROOT),
         "tag_full": ([py, str(ROOT / "tag.py"), str(work / "pictures"), "--run", str(run),
                       "--quiet", "--overwrite", "--full-decode"], ROOT),
+        "startup_onnx": ([py, str(ROOT / "tag.py"), str(one), "--run", str(work / "onnx"),
+                          "--quiet", "--overwrite"], ROOT),
+        "tag_onnx": ([py, str(ROOT / "tag.py"), str(work / "pictures"), "--run",
+                      str(work / "onnx"), "--quiet", "--overwrite"], ROOT),
         "draw": ([py, str(ROOT / "draw.py"), str(work / "pictures"), "--run", str(run),
                   "--out", str(work / "drawn"), "--caption", "--quiet"], ROOT),
         "old_draw": ([py, str(old / "draw.py"), str(work / "pictures"), "--run", str(run),
@@ -187,7 +194,8 @@ def run_all(args, work):
 def report(r, others):
     """The section's Markdown: the table, the goals, and what was measured."""
     n, pillow = r["pictures"], r["pictures"] / r["pillow"]["seconds"]
-    rate = {k: n / r[k]["seconds"] for k in ("tag", "tag_full", "draw", "old_draw") if k in r}
+    rate = {k: n / r[k]["seconds"] for k in ("tag", "tag_full", "tag_onnx", "draw", "old_draw")
+            if k in r}
     old = rate.get("old_draw")
 
     def row(name, what, goal="-", met=None):
@@ -212,6 +220,14 @@ def report(r, others):
                      + (f"; >= 20x old draw.py: {rate['tag'] / old:.1f}x" if old else ""),
                      rate["tag"] >= 1.5 * pillow and (old is None or rate["tag"] >= 20 * old)))
     lines.append(row("tag_full", "`tag.py ... --full-decode` (whole pictures, as training)"))
+    lines.append(f"| start-up: `tag.py` on a folder of one picture, ONNX export (no TensorFlow) | "
+                 f"{r['startup_onnx']['seconds']:.1f} s | {r['startup_onnx']['cpu']:.1f} s | - | "
+                 f"{r['startup_onnx']['peak_mb']:,.0f} MB | - | - |")
+    lines.append(row("tag_onnx", "`tag.py FOLDER --run RUN/export/onnx --quiet` (onnxruntime)",
+                     f">= 1.5x Pillow: {rate['tag_onnx'] / pillow:.2f}x"
+                     + (f"; >= 20x old draw.py: {rate['tag_onnx'] / old:.1f}x" if old else ""),
+                     rate["tag_onnx"] >= 1.5 * pillow
+                     and (old is None or rate["tag_onnx"] >= 20 * old)))
     if old:
         lines.append(row("draw", "`draw.py FOLDER --run RUN --out OUT --caption --quiet`",
                          f">= 3x old draw.py: {rate['draw'] / old:.1f}x; peak below old's",
