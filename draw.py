@@ -27,13 +27,7 @@ LISTED = 20  # pictures named after their whole file name that the summary lists
 
 def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
-    parser.add_argument("inputs", nargs="+", type=cli.Path, help="picture files or folders")
-    cli.add_tagger(parser)
-    choose_group = parser.add_mutually_exclusive_group()
-    choose_group.add_argument("--tuned", action="store_true",
-                              help="draw the tags over the run's per-tag thresholds (the default)")
-    choose_group.add_argument("--threshold", type=cli.probability, default=None,
-                              help="draw every tag scoring at least this")
+    choose_group = cli.add_pictures_and_choice(parser, "draw")
     choose_group.add_argument("--top-k", type=cli.positive_int, default=None,
                               help="draw the k most likely tags")
     parser.add_argument("--out", type=cli.Path, default=cli.Path("drawn"),
@@ -45,14 +39,7 @@ def parse_args(argv=None):
     parser.add_argument("--max-side", type=cli.positive_int, default=1600,
                         help="longest side of a drawn picture, px; larger pictures are shrunk")
     cli.add_overwrite(parser, "draw again pictures whose outputs exist")
-    parser.add_argument("--full-decode", action="store_true",
-                        help="prepare the model's input from the full-size picture, exactly as "
-                             "deal.py prepared training images (slower)")
-    cli.add_workers(parser, cli.default_workers(), "decoding and drawing processes; 0 = this one",
-                    zero_ok=True)
-    parser.add_argument("--batch-size", type=cli.positive_int, default=32,
-                        help="pictures per network call")
-    parser.add_argument("--quiet", action="store_true", help="no line per picture")
+    cli.add_decoding(parser, "decoding and drawing processes; 0 = this one", batch_size=32)
     return parser.parse_args(argv)
 
 

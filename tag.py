@@ -28,13 +28,7 @@ LISTED = 20  # pictures named after their whole file name that the summary lists
 
 def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
-    parser.add_argument("inputs", nargs="+", type=cli.Path, help="picture files or folders")
-    cli.add_tagger(parser)
-    choose_group = parser.add_mutually_exclusive_group()
-    choose_group.add_argument("--tuned", action="store_true",
-                              help="tags over the run's per-tag thresholds (the default)")
-    choose_group.add_argument("--threshold", type=cli.probability, default=None,
-                              help="tags scoring at least this, for every tag")
+    cli.add_pictures_and_choice(parser, "caption")
     parser.add_argument("--caption-extension", default=".txt",
                         help="suffix of the caption file beside each picture")
     parser.add_argument("--separator", default=", ", help="between tags in a caption")
@@ -54,14 +48,7 @@ def parse_args(argv=None):
                         help="also write every tag's score per picture to this .csv or .jsonl")
     parser.add_argument("--top-tags", type=cli.non_negative_int, default=15,
                         help="rows of the most-frequent-tags table at the end; 0 = none")
-    parser.add_argument("--full-decode", action="store_true",
-                        help="decode every picture at full size, exactly as deal.py prepared "
-                             "training images (slower; see README for what it changes)")
-    cli.add_workers(parser, cli.default_workers(), "decoding processes; 0 = in this process",
-                    zero_ok=True)
-    parser.add_argument("--batch-size", type=cli.positive_int, default=64,
-                        help="pictures per network call")
-    parser.add_argument("--quiet", action="store_true", help="no line per picture")
+    cli.add_decoding(parser, "decoding processes; 0 = in this process", batch_size=64)
     args = parser.parse_args(argv)
     ext = args.caption_extension
     if not ext.startswith(".") or ext.lower() in IMAGE_SUFFIXES or len(ext) < 2:

@@ -147,6 +147,30 @@ def add_tagger(parser, default="runs/tagger"):
                              "selected_tags.csv beside it); needs no TensorFlow")
 
 
+def add_pictures_and_choice(parser, verb):
+    """The pictures, the tagger, and how tags are chosen (tag.py and draw.py); returns the
+    group of choices, for a script to add its own."""
+    parser.add_argument("inputs", nargs="+", type=Path, help="picture files or folders")
+    add_tagger(parser)
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--tuned", action="store_true",
+                        help=f"{verb} the tags over the run's per-tag thresholds (the default)")
+    choice.add_argument("--threshold", type=probability, default=None,
+                        help=f"{verb} every tag scoring at least this")
+    return choice
+
+
+def add_decoding(parser, workers_what, batch_size):
+    """How pictures are decoded and fed to the network (tag.py and draw.py)."""
+    parser.add_argument("--full-decode", action="store_true",
+                        help="decode every picture at full size, exactly as deal.py prepared "
+                             "training images (slower; the README says what it changes)")
+    add_workers(parser, default_workers(), workers_what, zero_ok=True)
+    parser.add_argument("--batch-size", type=positive_int, default=batch_size,
+                        help="pictures per network call")
+    parser.add_argument("--quiet", action="store_true", help="no line per picture")
+
+
 def recorded_image_size(data_dir):
     """The image size deal.py recorded in DATA_DIR/deal_args.json, else the default."""
     return _deal_setting(data_dir, "image_size", DEFAULT_IMAGE_SIZE)
