@@ -9,19 +9,25 @@ network, one sigmoid per tag, Adam 2e-3 with a 1-epoch warm-up and cosine decay 
 30 epochs, random flips and 10% shifts; 80% of the ids train, 10% validate (early
 stopping, best epoch, per-tag thresholds) and 10% are held out for test.py.
 
+On a cluster, set TF_CONFIG on every machine and run the same command on each (see README:
+"Training on several machines"); `--local-workers 2` tries that on this machine.
+
 Examples:
   python train.py                                   # the default recipe
+  python train.py --local-workers 2                 # two workers of one cluster, here
   tensorboard --logdir runs                         # watch it
   python train.py --run runs/original --model seed_cnn --loss softmax --lr 1e-4 \
       --batch-size 200 --schedule constant --warmup-epochs 0 --shift 0 --epochs 400 \
       --val-fraction 0.2 --test-fraction 0          # the original student project
 """
+import sys
 import time
 
 import numpy as np
 
 from tagger import cli
 from tagger.dataset import load_examples, read_split, split_ids, write_split
+from tagger.distributed import cluster_from_env, run_local_workers
 from tagger.model import LOSSES, MODELS
 from tagger.tags import load_dic, save_dic
 
@@ -65,6 +71,9 @@ def parse_args(argv=None):
                         help="float16 compute: auto = on GPUs only")
     parser.add_argument("--cache-mb", type=int, default=4096,
                         help="keep decoded images in memory when they fit in this many MB")
+    parser.add_argument("--local-workers", type=int, default=0,
+                        help="train as a cluster of this many workers on this machine (to try "
+                             "multi-worker training; on many machines set TF_CONFIG instead)")
     cli.add_seed(parser)
     cli.add_overwrite(parser, "start over; the old run folder is moved to RUN.replaced-<time>")
     args = cli.resolve(parser.parse_args(argv))
@@ -80,9 +89,12 @@ def parse_args(argv=None):
 SETTINGS_THAT_MAY_CHANGE = {"overwrite", "epochs", "patience", "cache_mb"}
 
 
-def prepare_run(args):
-    """Create, resume or refuse the run folder; return True if training should go on."""
+def prepare_run(args, is_chief=True):
+    """Create, resume or refuse the run folder; return True if training should go on.
+    Only the chief of a cluster writes; the other workers only check."""
     run = args.run
+    if not is_chief and args.overwrite:
+        return True  # the chief moves the old run aside
     if run.exists() and args.overwrite:
         aside = run.with_name(f"{run.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
         run.rename(aside)
@@ -99,15 +111,17 @@ def prepare_run(args):
         if changed:
             cli.fail(f"{run} was started with other settings ({', '.join(changed)}); give the "
                      f"same command to resume, --overwrite to start over, or another --run")
+    if not is_chief:
+        return True
     run.mkdir(parents=True, exist_ok=True)
     cli.save_args(run / "args.json", args)
     return True
 
 
-def split_examples(args, examples):
-    """Load or make the id split (written once, so a resumed run keeps it)."""
+def split_examples(args, examples, is_chief=True):
+    """Load or make the id split (written once by the chief, so a resumed run keeps it)."""
     path = args.run / "split.csv"
-    if path.exists():
+    if path.exists() and not (args.overwrite and not is_chief):
         split = read_split(path)
         missing = [i for i in examples.ids if int(i) not in split]
         if missing:
@@ -115,14 +129,26 @@ def split_examples(args, examples):
                      f"changed since this run started: use --overwrite or another --run")
     else:
         split = split_ids(examples.ids, args.val_fraction, args.test_fraction, args.seed)
-        write_split(path, split)
+        if is_chief:
+            write_split(path, split)
     names = np.array([split.get(int(i), "none") for i in examples.ids])
     return {name: examples.subset(names == name) for name in ("train", "val", "test")}
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if not prepare_run(args):
+    local_workers = vars(args).pop("local_workers")  # how to launch, not how the run is made
+    if local_workers > 1:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        code = run_local_workers(__file__, [*argv, "--local-workers", "0"], local_workers)
+        if code:
+            cli.fail(f"a worker failed (exit code {code}); give the same command to resume")
+        return None
+    try:
+        cluster = cluster_from_env()
+    except ValueError as exc:
+        cli.fail(exc)
+    if not prepare_run(args, cluster.is_chief):
         return None
     try:
         tags = load_dic(args.dic)
@@ -132,13 +158,14 @@ def main(argv=None):
     if len(examples.ids) < 2:
         cli.fail(f"only {len(examples.ids)} images under {args.data_dir / 'anime_images'}; "
                  f"run deal.py and check.py first")
-    save_dic(args.run / "dic.txt", tags)
-    parts = split_examples(args, examples)
+    if cluster.is_chief:
+        save_dic(args.run / "dic.txt", tags)
+    parts = split_examples(args, examples, cluster.is_chief)
     if not len(parts["train"].ids) or not len(parts["val"].ids):
         cli.fail("the split left no training or no validation images; check --val-fraction")
     from tagger.fit import fit_and_finish  # TensorFlow loads only once the inputs are sound
 
-    return fit_and_finish(args, tags, parts)
+    return fit_and_finish(args, tags, parts, cluster)
 
 
 if __name__ == "__main__":

@@ -88,15 +88,19 @@ def sample_table(examples, loss):
 
 
 def make_dataset(paths, targets, image_size, batch_size, training, flip=True, shift=0.0,
-                 seed=0, cache=True):
+                 seed=0, cache=True, shard=(1, 0), repeat=False):
     """A tf.data pipeline: decode, (cache), shuffle and augment when training, batch, prefetch.
 
     Images come out as float32 0..255, the model's input; `shift` is the largest random
     translation as a fraction of the side (reflect-padded crop), colours are never changed.
+    `shard` = (count, index) keeps every count-th file from the index-th, before anything is
+    read; `repeat` makes an endless stream of full batches (the caller counts the steps).
     """
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((list(paths), targets))
+    if shard[0] > 1:
+        ds = ds.shard(*shard)
 
     def decode(path, target):
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
@@ -108,10 +112,12 @@ def make_dataset(paths, targets, image_size, batch_size, training, flip=True, sh
         ds = ds.cache()
     if training:
         ds = ds.shuffle(min(len(paths), 20000), seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
         ds = ds.map(_augmenter(image_size, flip, shift, seed), num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y))
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=repeat).prefetch(tf.data.AUTOTUNE)
 
 
 def _augmenter(image_size, flip, shift, seed):
