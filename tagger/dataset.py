@@ -101,17 +101,31 @@ def make_dataset(paths, targets, image_size, batch_size, training, flip=True, sh
     ds = tf.data.Dataset.from_tensor_slices((list(paths), targets))
     if shard[0] > 1:
         ds = ds.shard(*shard)
+    ds = ds.map(lambda path, target: (decode(tf.io.read_file(path), image_size), target),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    return batches(ds, len(paths), image_size, batch_size, training, flip, shift, seed, cache,
+                   repeat)
 
-    def decode(path, target):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        image = tf.image.resize(image, (image_size, image_size), antialias=True)
-        return tf.cast(tf.round(image), tf.uint8), target
 
-    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+def decode(data, image_size):
+    """Encoded image bytes to a uint8 (image_size, image_size, 3) tensor, as training sees it."""
+    import tensorflow as tf
+
+    image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    image = tf.image.resize(image, (image_size, image_size), antialias=True)
+    return tf.cast(tf.round(image), tf.uint8)
+
+
+def batches(ds, n, image_size, batch_size, training, flip=True, shift=0.0, seed=0, cache=True,
+            repeat=False):
+    """The rest of a pipeline of decoded (image, target) pairs: (cache), shuffle, (repeat),
+    augment when training, batch, prefetch."""
+    import tensorflow as tf
+
     if cache:
         ds = ds.cache()
     if training:
-        ds = ds.shuffle(min(len(paths), 20000), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(min(n, 20000), seed=seed, reshuffle_each_iteration=True)
         if repeat:
             ds = ds.repeat()
         ds = ds.map(_augmenter(image_size, flip, shift, seed), num_parallel_calls=tf.data.AUTOTUNE)

@@ -14,6 +14,7 @@ from .fsutil import atomic_csv_writer, atomic_path
 from .loop import Checkpoints, Loop
 from .model import build_model
 from .progress import bar
+from .records import existing_records, record_dataset, write_records
 from .training import (RunLog, best_so_far, is_better, learning_rate_schedule, read_history,
                        rewrite_history)
 
@@ -49,23 +50,40 @@ class TrainConfig:
 def datasets(cfg, parts, strategy, cluster):
     """(training batches: an endless distributed iterator, steps per epoch, this worker's share
     of the validation set). Each worker reads only its share of the files; an epoch is as many
-    global batches (--batch-size per replica, times the replicas) as make one pass."""
+    global batches (--batch-size per replica, times the replicas) as make one pass. Images that
+    do not fit --cache-mb are read from TFRecord shards instead of one file each."""
     paths, targets = sample_table(parts["train"], cfg.loss)
     global_batch = cfg.batch_size * strategy.num_replicas_in_sync
     n_images = sum(len(p.ids) for p in parts.values()) // cluster.num_workers
     cache = fits_in_memory(n_images, cfg.image_size, cfg.cache_mb * 2**20)
+    records = None if cache else packed(cfg, paths, targets, strategy, cluster)
 
     def train_input(context):
-        return make_dataset(paths, targets, cfg.image_size,
-                            context.get_per_replica_batch_size(global_batch), training=True,
-                            flip=cfg.flip, shift=cfg.shift, seed=cfg.seed, cache=cache,
-                            shard=(context.num_input_pipelines, context.input_pipeline_id),
-                            repeat=True)
+        shard = (context.num_input_pipelines, context.input_pipeline_id)
+        batch = context.get_per_replica_batch_size(global_batch)
+        if records:
+            return record_dataset(records, targets.shape[1], len(paths), cfg.image_size, batch,
+                                  flip=cfg.flip, shift=cfg.shift, seed=cfg.seed, shard=shard,
+                                  repeat=True)
+        return make_dataset(paths, targets, cfg.image_size, batch, training=True, flip=cfg.flip,
+                            shift=cfg.shift, seed=cfg.seed, cache=cache, shard=shard, repeat=True)
 
     train = iter(strategy.distribute_datasets_from_function(train_input))
     val = make_dataset(*sample_table(parts["val"], cfg.loss), cfg.image_size, cfg.batch_size,
                        training=False, cache=cache, shard=(cluster.num_workers, cluster.index))
     return train, max(1, -(-len(paths) // global_batch)), val
+
+
+def packed(cfg, paths, targets, strategy, cluster):
+    """The training images as TFRecord shards in RUN/records, written once by the chief."""
+    folder = str(cfg.run / "records")
+    print(f"the images do not fit --cache-mb {cfg.cache_mb}: training reads them from TFRecord "
+          f"shards in {folder}", flush=True)
+    if cluster.is_chief and existing_records(folder, paths, targets) is None:
+        with bar(len(paths), "packing images into TFRecord shards", "image") as progress:
+            write_records(folder, paths, targets, max(16, 4 * cluster.num_workers), progress)
+    barrier(strategy, cluster)  # the others wait for the chief's shards
+    return existing_records(folder, paths, targets)
 
 
 def first_images(dataset, n=8):
@@ -93,12 +111,13 @@ def fit(cfg, tags, parts, cluster):
     """Train (every worker of a cluster runs this); return (seconds spent here, strategy)."""
     keras.utils.set_random_seed(cfg.seed)
     strategy, n_gpus = choose_strategy(cluster, cfg.mixed_precision)
+    barrier(strategy, cluster)  # every worker is here: the chief's --overwrite is done
     train_batches, steps, val_ds = datasets(cfg, parts, strategy, cluster)
     model, optimizer = build(cfg, len(tags), strategy, steps * cfg.epochs,
                              round(steps * cfg.warmup_epochs))
     loop = Loop(strategy, cluster, model, optimizer, cfg.loss, len(tags),
                 cfg.batch_size * strategy.num_replicas_in_sync, cfg.label_smoothing)
-    checkpoints = Checkpoints(cfg.run / "checkpoints", model, optimizer, strategy, cluster)
+    checkpoints = Checkpoints(cfg.run / "checkpoints", model, optimizer)
     start = checkpoints.restore()
     history = read_history(cfg.run / "history.csv", before_epoch=start)
     log = None

@@ -7,7 +7,6 @@ guides do, on every kind of machine: one path, tested on one worker and on two.
 import keras
 import numpy as np
 
-from .distributed import barrier
 from .training import make_metrics, per_example_loss
 
 
@@ -127,10 +126,10 @@ class Checkpoints:
     the chief; the other workers save into a temporary folder, as saving needs them all) and
     restored by every worker from there when the same command is given again."""
 
-    def __init__(self, folder, model, optimizer, strategy, cluster):
+    def __init__(self, folder, model, optimizer):
         import tensorflow as tf
 
-        self.folder, self.strategy, self.cluster = str(folder), strategy, cluster
+        self.folder = str(folder)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch)
         self._manager = None
@@ -139,7 +138,6 @@ class Checkpoints:
         """Load the last finished epoch's state; return the number of finished epochs (0 if none)."""
         import tensorflow as tf
 
-        barrier(self.strategy, self.cluster)  # so the chief's --overwrite has moved the old run
         latest = tf.train.latest_checkpoint(self.folder)
         if latest:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
