@@ -112,8 +112,17 @@ def decode(data, image_size):
     import tensorflow as tf
 
     image = tf.io.decode_image(data, channels=3, expand_animations=False)
-    image = tf.image.resize(image, (image_size, image_size), antialias=True)
-    return tf.cast(tf.round(image), tf.uint8)
+    shape = tf.shape(image)
+
+    def resize():
+        resized = tf.image.resize(image, (image_size, image_size), antialias=True)
+        return tf.cast(tf.round(resized), tf.uint8)
+
+    # deal.py already made them this size: resizing would give the same pixels at 3x the cost
+    # of the decode itself (measured in bench/scale_results.md)
+    same = tf.logical_and(tf.equal(shape[0], image_size), tf.equal(shape[1], image_size))
+    image = tf.cond(same, lambda: image, resize)
+    return tf.ensure_shape(image, (image_size, image_size, 3))
 
 
 def batches(ds, n, image_size, batch_size, training, flip=True, shift=0.0, seed=0, cache=True,
