@@ -122,10 +122,9 @@ def local_tf_configs(n):
 def run_local_workers(script, argv, n, poll_seconds=0.2):
     """Run `script argv` as n workers of one cluster on this machine; return the exit code.
 
-    Worker 0's output goes to this terminal, the others' to <run>-style logs are not needed:
-    they print to stderr with a prefix-free stream. If any worker fails or is killed, the
-    others are stopped too (they would wait for it), so the same command can simply be
-    given again: training resumes from the last finished epoch.
+    Worker 0, the chief, prints to this terminal; the others' output is dropped but their
+    errors are not. If any worker fails or is killed, the others are stopped too (they would
+    wait for it), so giving the same command again resumes from the last finished epoch.
     """
     procs = []
     for i, config in enumerate(local_tf_configs(n)):

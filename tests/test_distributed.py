@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -45,7 +46,7 @@ def test_only_the_chief_writes_into_the_run(tmp_path):
     with write_dir(tmp_path / "checkpoints", Cluster(("a", "b"), 0)) as path:
         assert path == tmp_path / "checkpoints"
     with write_dir(tmp_path / "checkpoints", Cluster(("a", "b"), 1)) as path:
-        assert tmp_path not in __import__("pathlib").Path(path).parents
+        assert tmp_path not in Path(path).parents
         os.makedirs(path)
     assert not os.path.exists(path)  # a worker's scratch copy is removed
     configs = [json.loads(c) for c in local_tf_configs(3)]
