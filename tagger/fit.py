@@ -118,11 +118,11 @@ def fit(cfg, tags, parts, cluster):
     loop = Loop(strategy, cluster, model, optimizer, cfg.loss, len(tags),
                 cfg.batch_size * strategy.num_replicas_in_sync, cfg.label_smoothing)
     checkpoints = Checkpoints(cfg.run / "checkpoints", model, optimizer)
-    start = checkpoints.restore()
-    history = read_history(cfg.run / "history.csv", before_epoch=start)
+    start, best, wait = checkpoints.restore()
     log = None
-    if cluster.is_chief:
-        rewrite_history(cfg.run / "history.csv", history)  # drop epochs that will run again
+    if cluster.is_chief:  # drop epochs that will run again
+        rewrite_history(cfg.run / "history.csv",
+                        read_history(cfg.run / "history.csv", before_epoch=start))
         val = parts["val"]
         log = RunLog(cfg.run, model, tags, *first_images(make_dataset(
             val.paths, val.labels, cfg.image_size, 8, training=False, cache=False)))
@@ -136,7 +136,7 @@ def fit(cfg, tags, parts, cluster):
     with write_dir(cfg.run / "checkpoints", cluster) as ckpt_dir, \
             write_dir(cfg.run / "best.keras", cluster) as best_path:
         epochs(cfg, loop, train_batches, steps, val_ds, log, checkpoints, start,
-               best_so_far(history, cfg.monitor), (ckpt_dir, best_path))
+               (best, wait), (ckpt_dir, best_path))
     return time.time() - t0, strategy
 
 
@@ -159,7 +159,7 @@ def epochs(cfg, loop, train_batches, steps, val_ds, log, checkpoints, start, bes
             wait += 1
         if log is not None:
             log.epoch(epoch, logs)
-        checkpoints.save(epoch + 1, ckpt_dir)  # after the records: a kill between redoes the epoch
+        checkpoints.save(epoch + 1, best, wait, ckpt_dir)  # last: a kill before redoes the epoch
         print(f"epoch {epoch + 1}/{cfg.epochs}: " + ", ".join(
             f"{k} {v:.4g}" for k, v in logs.items()), flush=True)
         if cfg.patience and wait >= cfg.patience:

@@ -122,32 +122,40 @@ class Loop:
 
 
 class Checkpoints:
-    """The model, optimizer and epoch count, saved after every epoch into RUN/checkpoints (by
-    the chief; the other workers save into a temporary folder, as saving needs them all) and
-    restored by every worker from there when the same command is given again."""
+    """The model, optimizer, epoch count and early-stopping state (best value, epochs since),
+    saved after every epoch into RUN/checkpoints (by the chief; the other workers save into a
+    temporary folder, as saving needs them all) and restored by every worker from there when
+    the same command is given again, so all of them resume with the same state."""
 
     def __init__(self, folder, model, optimizer):
         import tensorflow as tf
 
         self.folder = str(folder)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch)
+        self.best = tf.Variable(float("nan"), dtype=tf.float64, trainable=False)
+        self.wait = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch,
+                                              best=self.best, wait=self.wait)
         self._manager = None
 
     def restore(self):
-        """Load the last finished epoch's state; return the number of finished epochs (0 if none)."""
+        """Load the last finished epoch's state; return (finished epochs, best value or None,
+        epochs since the best), (0, None, 0) if there is none."""
         import tensorflow as tf
 
         latest = tf.train.latest_checkpoint(self.folder)
         if latest:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
-        return int(self.epoch.numpy())
+        best = float(self.best.numpy())
+        return int(self.epoch.numpy()), (None if np.isnan(best) else best), int(self.wait.numpy())
 
-    def save(self, finished_epochs, write_dir):
-        """Record that `finished_epochs` epochs are done (into `write_dir`, see write_dir())."""
+    def save(self, finished_epochs, best, wait, write_dir):
+        """Record the state after `finished_epochs` epochs (into `write_dir`, see write_dir())."""
         import tensorflow as tf
 
         if self._manager is None:
             self._manager = tf.train.CheckpointManager(self.checkpoint, write_dir, max_to_keep=2)
         self.epoch.assign(finished_epochs)
+        self.best.assign(float("nan") if best is None else best)
+        self.wait.assign(wait)
         self._manager.save()
