@@ -24,7 +24,8 @@ def _cell(entry, n):
     if entry is None:
         return "-"
     per = entry["seconds"] / n * 1e6
-    return f"{entry['seconds']:,.0f} s ({per:,.0f} us/image), {entry['peak_mb']:,.0f} MB"
+    cpu = f", CPU {entry['cpu_seconds']:,.0f} s" if "cpu_seconds" in entry else ""
+    return f"{entry['seconds']:,.0f} s ({per:,.0f} us/image){cpu}, {entry['peak_mb']:,.0f} MB"
 
 
 def _verdict(first, last, growth):
@@ -32,7 +33,9 @@ def _verdict(first, last, growth):
     if first is None or last is None:
         return "-"
     t, m = last["seconds"] / first["seconds"], last["peak_mb"] / first["peak_mb"]
-    return f"time x{t:.2f}, memory x{m:.2f} (images x{growth:g})"
+    cpu = (f", CPU x{last['cpu_seconds'] / first['cpu_seconds']:.2f}"
+           if "cpu_seconds" in first and "cpu_seconds" in last else "")
+    return f"time x{t:.2f}{cpu}, memory x{m:.2f} (images x{growth:g})"
 
 
 def stage_table(results, sizes):
@@ -98,8 +101,10 @@ def write(path, results, args):
         f"{cores} cores. The machine was shared with four other engineers' tests and "
         f"trainings while this ran: times are noisy (load average 5 to 12 on 2 cores), "
         f"which matters most for the shorter stages and the rate comparisons.", "",
-        "Each cell: wall time (per image handled, process start-up included) and peak resident memory of the stage's process "
-        "and its children. What each stage ran:", "",
+        "Each cell: wall time (per image handled, process start-up included), CPU time (user + "
+        "system, the process and its children: less disturbed by the other jobs than wall "
+        "time) and peak resident memory of the stage's process and its children. "
+        "What each stage ran:", "",
         *[f"- {k}: {v}" for k, v in WHAT.items()], "",
         stage_table(results, sizes), "",
     ]
