@@ -189,7 +189,7 @@ def fit_and_finish(args, tags, parts, cluster):
     barrier(strategy, cluster)  # the others stay until the chief is done, so it sees no crash
     if not cluster.is_chief:
         return None
-    _clear_checkpoints(cfg.run)
+    _clear_working_files(cfg.run)
     history = read_history(cfg.run / "history.csv")
     best_value, _ = best_so_far(history, cfg.monitor)
     total = sum(r.get("seconds", 0) for r in history) / 60
@@ -199,10 +199,12 @@ def fit_and_finish(args, tags, parts, cluster):
     return report
 
 
-def _clear_checkpoints(run):
-    """BackupAndRestore removes its files after a finished fit; remove the folder and best.keras."""
+def _clear_working_files(run):
+    """Once model.keras is written, what was kept to resume goes: checkpoints, best.keras, and
+    the TFRecord shards (a copy of the training images)."""
     import shutil
 
     shutil.rmtree(run / "checkpoints", ignore_errors=True)
+    shutil.rmtree(run / "records", ignore_errors=True)
     if (run / "best.keras").exists():
         os.remove(run / "best.keras")

@@ -4,8 +4,8 @@ Reading a hundred thousand small files each epoch costs an open and a read per f
 on a network or cloud file system means a round trip per image; a few large shards are read
 sequentially, several at once (interleave), and sharded between workers by file. The shards
 hold each image's encoded bytes as deal.py wrote them (no re-encoding) and its target, are
-written once into RUN/records/ and reused while the training images and targets are the same
-(records.json holds their fingerprint). Everything goes through tf.io.gfile, so the folder may
+written once into RUN/records/, reused by a resumed run while the training images and targets
+are the same (records.json holds their fingerprint), and removed when training is done. Everything goes through tf.io.gfile, so the folder may
 be on a shared or cloud file system (gs://, s3:// with TensorFlow I/O, HDFS).
 """
 import hashlib

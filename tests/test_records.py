@@ -35,13 +35,23 @@ def test_shards_hold_what_the_files_hold_and_are_written_once(tmp_path):
     assert existing_records(folder, ex.paths, changed) is None  # other targets: written again
 
 
-def test_train_reads_shards_when_the_images_do_not_fit_the_cache(tmp_path, capsys):
+def test_train_reads_shards_when_the_images_do_not_fit_the_cache(tmp_path, capsys, monkeypatch):
+    import tagger.fit
+
     data = make_shapes_data(tmp_path / "data", n=24)
     run = tmp_path / "runs" / "r"
+    read = []
+
+    def recording(files, *args, **kwargs):
+        read.extend(files)
+        return record_dataset(files, *args, **kwargs)
+
+    monkeypatch.setattr(tagger.fit, "record_dataset", recording)
     train.main(["--data-dir", str(data), "--run", str(run), "--epochs", "2", "--batch-size", "8",
                 "--cache-mb", "0", "--patience", "0"])
-    assert "TFRecord shards" in capsys.readouterr().out
-    assert (run / "records" / "records.json").is_file()
-    assert len(list((run / "records").glob("train-*.tfrecord"))) == 16
+    assert len(read) == 16 and all(f.startswith(str(run / "records")) for f in read)
+    out = capsys.readouterr().out
+    assert f"TFRecord shards in {run / 'records'}" in out
     assert [r["epoch"] for r in read_csv(run / "history.csv")] == ["0", "1"]
     assert (run / "model.keras").is_file()
+    assert not (run / "records").exists()  # a copy of the images, removed once trained
