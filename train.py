@@ -71,6 +71,10 @@ def parse_args(argv=None):
                         help="float16 compute: auto = on GPUs only")
     parser.add_argument("--cache-mb", type=int, default=4096,
                         help="keep decoded images in memory when they fit in this many MB")
+    parser.add_argument("--tfrecords", action="store_true",
+                        help="when the images do not fit --cache-mb, read them from TFRecord "
+                             "shards packed once into RUN/records instead of one file each "
+                             "(for shared or cloud file systems, where each open is slow)")
     parser.add_argument("--local-workers", type=int, default=0,
                         help="train as a cluster of this many workers on this machine (to try "
                              "multi-worker training; on many machines set TF_CONFIG instead)")
@@ -86,7 +90,7 @@ def parse_args(argv=None):
     return args
 
 
-SETTINGS_THAT_MAY_CHANGE = {"overwrite", "epochs", "patience", "cache_mb"}
+SETTINGS_THAT_MAY_CHANGE = {"overwrite", "epochs", "patience", "cache_mb", "tfrecords"}
 
 
 def prepare_run(args, is_chief=True):

@@ -84,17 +84,20 @@ def train_rate(image_dir, n_images, source, steps=40, warmup=5, image_size=64, b
                         (context.num_input_pipelines, context.input_pipeline_id))
 
     batches = iter(strategy.distribute_datasets_from_function(input_fn))
-    cfg = TrainConfig(None, model, "bce", image_size, 1, 0, "val_loss", batch, 2e-3, "constant",
-                      0.0, 0.0, True, 0.1, "off", 0, 0)
+    cfg = TrainConfig(run=None, model=model, loss="bce", image_size=image_size, epochs=1,
+                      patience=0, monitor="val_loss", batch_size=batch, lr=2e-3,
+                      schedule="constant", warmup_epochs=0.0, label_smoothing=0.0, flip=True,
+                      shift=0.1, mixed_precision="off", cache_mb=0, tfrecords=False, seed=0)
     keras.utils.set_random_seed(0)
     net, optimizer = build(cfg, targets.shape[1], strategy, steps + warmup, 0)
     loop = Loop(strategy, cluster, net, optimizer, "bce", targets.shape[1], global_batch)
     loop.train_epoch(batches, warmup)  # traces the step, fills the pipeline's buffers
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     loop.train_epoch(batches, steps)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     return {"items": steps * global_batch, "images_per_second": steps * global_batch / seconds,
-            "seconds_timed": seconds, "workers": cluster.num_workers}
+            "seconds_timed": seconds, "workers": cluster.num_workers,
+            "cpu_ms_per_image": cpu * 1000 / (steps * batch)}  # this worker's images
 
 
 def input_rate(image_dir, n_images, source, steps=100, image_size=64, batch=128, records=None):
@@ -108,11 +111,12 @@ def input_rate(image_dir, n_images, source, steps=100, image_size=64, batch=128,
     batches = iter(ds)
     for _ in range(5):
         next(batches)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(steps):
         next(batches)
-    seconds = time.perf_counter() - start
-    return {"items": steps * batch, "images_per_second": steps * batch / seconds}
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"items": steps * batch, "images_per_second": steps * batch / seconds,
+            "cpu_ms_per_image": cpu * 1000 / (steps * batch)}
 
 
 def pack(image_dir, n_images, folder, n_shards=16):

@@ -21,7 +21,8 @@ def _loop(image_size, n_tags, batch_size, seed=0):
     cfg = TrainConfig(run=None, model="seed_cnn", loss="bce", image_size=image_size, epochs=1,
                       patience=0, monitor="val_loss", batch_size=batch_size, lr=1e-4,
                       schedule="constant", warmup_epochs=0.0, label_smoothing=0.0, flip=True,
-                      shift=0.1, mixed_precision="off", cache_mb=0, seed=seed)
+                      shift=0.1, mixed_precision="off", cache_mb=0,
+                      tfrecords=False, seed=seed)
     keras.utils.set_random_seed(seed)
     model, optimizer = build(cfg, n_tags, strategy, 1, 0)
     return Loop(strategy, Cluster(), model, optimizer, "bce", n_tags, batch_size)

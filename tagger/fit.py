@@ -39,6 +39,7 @@ class TrainConfig:
     shift: float
     mixed_precision: str
     cache_mb: int
+    tfrecords: bool
     seed: int
 
     @classmethod
@@ -51,12 +52,13 @@ def datasets(cfg, parts, strategy, cluster):
     """(training batches: an endless distributed iterator, steps per epoch, this worker's share
     of the validation set). Each worker reads only its share of the files; an epoch is as many
     global batches (--batch-size per replica, times the replicas) as make one pass. Images that
-    do not fit --cache-mb are read from TFRecord shards instead of one file each."""
+    do not fit --cache-mb are read again each epoch, from TFRecord shards with --tfrecords."""
     paths, targets = sample_table(parts["train"], cfg.loss)
     global_batch = cfg.batch_size * strategy.num_replicas_in_sync
     n_images = sum(len(p.ids) for p in parts.values()) // cluster.num_workers
     cache = fits_in_memory(n_images, cfg.image_size, cfg.cache_mb * 2**20)
-    records = None if cache else packed(cfg, paths, targets, strategy, cluster)
+    records = packed(cfg, paths, targets, strategy, cluster) if cfg.tfrecords and not cache \
+        else None
 
     def train_input(context):
         shard = (context.num_input_pipelines, context.input_pipeline_id)
@@ -78,7 +80,7 @@ def packed(cfg, paths, targets, strategy, cluster):
     """The training images as TFRecord shards in RUN/records, written once by the chief."""
     folder = str(cfg.run / "records")
     print(f"the images do not fit --cache-mb {cfg.cache_mb}: training reads them from TFRecord "
-          f"shards in {folder}", flush=True)
+          f"shards in {folder} (--tfrecords)", flush=True)
     if cluster.is_chief and existing_records(folder, paths, targets) is None:
         with bar(len(paths), "packing images into TFRecord shards", "image") as progress:
             write_records(folder, paths, targets, max(16, 4 * cluster.num_workers), progress)

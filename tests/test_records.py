@@ -35,7 +35,7 @@ def test_shards_hold_what_the_files_hold_and_are_written_once(tmp_path):
     assert existing_records(folder, ex.paths, changed) is None  # other targets: written again
 
 
-def test_train_reads_shards_when_the_images_do_not_fit_the_cache(tmp_path, capsys, monkeypatch):
+def test_train_reads_shards_with_tfrecords_when_the_images_do_not_fit_the_cache(tmp_path, capsys, monkeypatch):
     import tagger.fit
 
     data = make_shapes_data(tmp_path / "data", n=24)
@@ -48,7 +48,7 @@ def test_train_reads_shards_when_the_images_do_not_fit_the_cache(tmp_path, capsy
 
     monkeypatch.setattr(tagger.fit, "record_dataset", recording)
     train.main(["--data-dir", str(data), "--run", str(run), "--epochs", "2", "--batch-size", "8",
-                "--cache-mb", "0", "--patience", "0"])
+                "--cache-mb", "0", "--tfrecords", "--patience", "0"])
     assert len(read) == 16 and all(f.startswith(str(run / "records")) for f in read)
     out = capsys.readouterr().out
     assert f"TFRecord shards in {run / 'records'}" in out
