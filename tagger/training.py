@@ -67,14 +67,6 @@ def per_example_loss(loss, label_smoothing=0.0, reduction=None):
                                                 reduction=reduction)
 
 
-def compile_model(model, loss, learning_rate, n_tags, label_smoothing=0.0):
-    """Compile with Adam and the objective's loss and metrics (for model.fit, as bench/ uses)."""
-    model.compile(keras.optimizers.Adam(learning_rate),
-                  per_example_loss(loss, label_smoothing, "sum_over_batch_size"),
-                  metrics=make_metrics(loss, n_tags))
-    return model
-
-
 def read_history(path, before_epoch=None):
     """Rows of history.csv as dicts of floats, keeping only epochs below `before_epoch`."""
     if not os.path.isfile(path):
