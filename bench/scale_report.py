@@ -59,9 +59,16 @@ def stage_table(results, sizes):
     return "\n".join(lines + [""] + extra)
 
 
-def _best(results, prefix):
-    rates = [v["images_per_second"] for k, v in results.items() if k.startswith(prefix)]
-    return max(rates) if rates else None
+def _best(results, prefix, key="images_per_second"):
+    values = [v[key] for k, v in results.items() if k.startswith(prefix) and key in v]
+    if not values:
+        return None
+    return max(values) if key == "images_per_second" else min(values)
+
+
+def _cpu(results, prefix):
+    value = _best(results, prefix, "cpu_ms_per_image")
+    return f"{value:.2f}" if value else "-"
 
 
 def input_table(results):
@@ -69,14 +76,17 @@ def input_table(results):
     if not files or not memory:
         return "(not run)"
     lines = ["| training fed from | images/s (best of 2) | against the in-memory ceiling | "
-             "input pipeline alone, images/s |", "|---|---|---|---|"]
+             "CPU ms per image (least of 2) | input pipeline alone: images/s, CPU ms per image |",
+             "|---|---|---|---|---|"]
     for name, rate, key in (("files, cache off (one read + decode per image)", files, "files"),
                             ("TFRecord shards, interleave (decode per image)", records, "tfrecord"),
                             ("decoded images in memory (the ceiling)", memory, "memory")):
         if rate:
-            alone = results.get(f"input {key}", {}).get("images_per_second")
+            alone = results.get(f"input {key}", {})
             lines.append(f"| {name} | {rate:,.0f} | {rate / memory:.0%} | "
-                         + (f"{alone:,.0f}" if alone else "-") + " |")
+                         f"{_cpu(results, f'rate {key} ')} | "
+                         + (f"{alone['images_per_second']:,.0f}, {_cpu(results, f'input {key}')}"
+                            if alone else "-") + " |")
     return "\n".join(lines)
 
 
@@ -84,10 +94,11 @@ def workers_table(results):
     one, two = _best(results, "workers 1 "), _best(results, "workers 2 ")
     if not one or not two:
         return "(not run)"
-    return ("| training workers on this machine | images/s (best of 2) |\n|---|---|\n"
-            f"| 1 worker, batch 128 | {one:,.0f} |\n"
+    return ("| training workers on this machine | images/s (best of 2) | CPU ms per image |\n"
+            "|---|---|---|\n"
+            f"| 1 worker, batch 128 | {one:,.0f} | {_cpu(results, 'workers 1 ')} |\n"
             f"| 2 workers (MultiWorkerMirroredStrategy over 127.0.0.1), 64 each | {two:,.0f} "
-            f"({two / one:.2f}x) |")
+            f"({two / one:.2f}x) | {_cpu(results, 'workers 2 ')} |")
 
 
 def write(path, results, args):
