@@ -9,8 +9,12 @@ network, one sigmoid per tag, Adam 2e-3 with a 1-epoch warm-up and cosine decay 
 30 epochs, random flips and 10% shifts; 80% of the ids train, 10% validate (early
 stopping, best epoch, per-tag thresholds) and 10% are held out for test.py.
 
+On a cluster, set TF_CONFIG on every machine and run the same command on each (see README:
+"Training on several machines"); `--local-workers 2` tries that on this machine.
+
 Examples:
   python train.py                                   # the default recipe
+  python train.py --local-workers 2                 # two workers of one cluster, here
   tensorboard --logdir runs                         # watch it
   python train.py --run runs/original --model seed_cnn --loss softmax --lr 1e-4 \
       --batch-size 200 --schedule constant --warmup-epochs 0 --shift 0 --epochs 400 \
@@ -23,6 +27,7 @@ import numpy as np
 
 from tagger import cli
 from tagger.dataset import load_examples, read_split, sample_table, split_ids, write_split
+from tagger.distributed import cluster_from_env, run_local_workers
 from tagger.entry import stage
 from tagger.model import LOSSES, MODELS
 from tagger.tags import load_dic, save_dic
@@ -71,6 +76,13 @@ def parse_args(argv=None):
     parser.add_argument("--allow-empty-tags", action="store_true",
                         help="train even if a dictionary tag has no positive image in the "
                              "training split (otherwise refused)")
+    parser.add_argument("--tfrecords", action="store_true",
+                        help="when the images do not fit --cache-mb, read them from TFRecord "
+                             "shards packed once into RUN/records instead of one file each "
+                             "(for shared or cloud file systems, where each open is slow)")
+    parser.add_argument("--local-workers", type=cli.non_negative_int, default=0,
+                        help="train as a cluster of this many workers on this machine (to try "
+                             "multi-worker training; on many machines set TF_CONFIG instead)")
     cli.add_seed(parser)
     cli.add_overwrite(parser, "start over; the old run folder is moved to RUN.replaced-<time>")
     args = cli.resolve(parser.parse_args(argv))
@@ -88,7 +100,8 @@ def parse_args(argv=None):
     return args
 
 
-SETTINGS_THAT_MAY_CHANGE = {"overwrite", "epochs", "patience", "cache_mb", "allow_empty_tags"}
+SETTINGS_THAT_MAY_CHANGE = {"overwrite", "epochs", "patience", "cache_mb", "allow_empty_tags",
+                            "tfrecords"}
 
 
 def check_run(args):
@@ -114,8 +127,11 @@ def check_run(args):
     return True
 
 
-def start_run(args, tags):
-    """Move an old run aside with --overwrite, then record how this one is made."""
+def start_run(args, tags, is_chief=True):
+    """Move an old run aside with --overwrite, then record how this one is made. Only the
+    chief of a cluster writes; the other workers keep their files in temporary places."""
+    if not is_chief:
+        return
     run = args.run
     if run.exists() and args.overwrite:
         aside = run.with_name(f"{run.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -143,7 +159,8 @@ def refuse_empty_tags(tags, train, loss, allowed):
 
 
 def split_examples(args, examples):
-    """Load the id split of a resumed run, or make one (written by write_split later)."""
+    """Load the id split of a resumed run, or make one (written by write_split later): every
+    worker of a cluster makes the same one from --seed."""
     path = args.run / "split.csv"
     if path.exists() and not args.overwrite:
         split = read_split(path)
@@ -160,6 +177,17 @@ def split_examples(args, examples):
 @stage
 def main(argv=None):
     args = parse_args(argv)
+    local_workers = vars(args).pop("local_workers")  # how to launch, not how the run is made
+    if local_workers > 1:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        code = run_local_workers(__file__, [*argv, "--local-workers", "0"], local_workers)
+        if code:
+            cli.fail(f"a worker failed (exit code {code}); give the same command to resume")
+        return None
+    try:
+        cluster = cluster_from_env()
+    except ValueError as exc:
+        cli.fail(exc)
     if not check_run(args):
         return None
     try:
@@ -174,11 +202,12 @@ def main(argv=None):
     if not len(parts["train"].ids) or not len(parts["val"].ids):
         cli.fail("the split left no training or no validation images; check --val-fraction")
     refuse_empty_tags(tags, parts["train"], args.loss, args.allow_empty_tags)
-    start_run(args, tags)  # the inputs are sound: only now is anything written
-    write_split(args.run / "split.csv", split)
+    start_run(args, tags, cluster.is_chief)  # the inputs are sound: only now is anything written
+    if cluster.is_chief:
+        write_split(args.run / "split.csv", split)
     from tagger.fit import fit_and_finish  # TensorFlow loads only once the inputs are sound
 
-    return fit_and_finish(args, tags, parts)
+    return fit_and_finish(args, tags, parts, cluster)
 
 
 if __name__ == "__main__":

@@ -85,22 +85,30 @@ def _chunk_tags(rng, n_rows, rates):
     return keys // len(rates), keys % len(rates)
 
 
-def _prefixes(rng, first_id, n_rows):
+def post_ids(first_row, n_rows):
+    """The ids of rows first_row .. first_row + n_rows - 1 (0-based) of write_safebooru_csv."""
+    return 1 + np.arange(first_row, first_row + n_rows) * 3 // 2  # gaps, as deleted posts leave
+
+
+def _prefixes(rng, first_row, n_rows, preview_base=None):
     """The eight columns before `tags` of n rows, ending in a comma."""
-    ids = first_id + np.arange(n_rows) * 3 // 2  # ids with gaps, as deleted posts leave
+    ids = post_ids(first_row, n_rows)
     digests = rng.bytes(16 * n_rows)
     out = []
     for k, post_id in enumerate(ids.tolist()):
         h = digests[16 * k:16 * k + 16].hex()
         folder = post_id // 1000
+        preview = (f"{preview_base}/thumbnails/{post_id}.jpg" if preview_base else
+                   f"//safebooru.org/thumbnails/{folder}/thumbnail_{h}.jpg?{post_id}")
         out.append(f"{post_id},{1279000000 + post_id * 130},s,{k % 7},"
                    f"//safebooru.org//samples/{folder}/sample_{h}.jpg?{post_id},850,1200,"
-                   f"//safebooru.org/thumbnails/{folder}/thumbnail_{h}.jpg?{post_id},")
+                   f"{preview},")
     return out
 
 
-def write_safebooru_csv(path, n_rows, n_tags=300_000, seed=0, chunk=100_000):
-    """Write a Safebooru-like all_data.csv of `n_rows` posts; return the tag vocabulary."""
+def write_safebooru_csv(path, n_rows, n_tags=300_000, seed=0, chunk=100_000, preview_base=None):
+    """Write a Safebooru-like all_data.csv of `n_rows` posts; return the tag vocabulary.
+    With `preview_base` (http://host:port), preview URLs are PREVIEW_BASE/thumbnails/<id>.jpg."""
     rng = np.random.default_rng(seed)
     names = tag_vocabulary(n_tags, seed)
     alphabetical = sorted(range(n_tags), key=names.__getitem__)  # rows list tags A-Z
@@ -113,7 +121,7 @@ def write_safebooru_csv(path, n_rows, n_tags=300_000, seed=0, chunk=100_000):
             rows, tags = _chunk_tags(rng, n, rates)
             bounds = np.searchsorted(rows, np.arange(n + 1)).tolist()
             words = by_letter[tags].tolist()
-            prefixes = _prefixes(rng, 1 + start * 3 // 2, n)
+            prefixes = _prefixes(rng, start, n, preview_base)
             f.writelines(f"{prefixes[i]}{' '.join(words[bounds[i]:bounds[i + 1]])}\n"
                          for i in range(n))
     return names

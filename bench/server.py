@@ -18,8 +18,9 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 1024  # listen backlog: hundreds of clients may connect at once
 
 
-def make_handler(bodies, latency):
-    """A keep-alive handler serving `bodies[id % len(bodies)]` after `latency` seconds."""
+def make_handler(bodies, latency, folder=None):
+    """A keep-alive handler serving `bodies[id % len(bodies)]` after `latency` seconds, or
+    FOLDER/<id>.jpg read on each request when `folder` is given (404 if it is not there)."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -31,7 +32,14 @@ def make_handler(bodies, latency):
             if not self.path.startswith("/thumbnails/") or not stem.isdigit():
                 self.send_error(404)
                 return
-            body = bodies[int(stem) % len(bodies)]
+            if folder is not None:
+                try:
+                    body = (folder / f"{int(stem)}.jpg").read_bytes()
+                except OSError:
+                    self.send_error(404)
+                    return
+            else:
+                body = bodies[int(stem) % len(bodies)]
             self.send_response(200)
             self.send_header("Content-Type", "image/jpeg")
             self.send_header("Content-Length", str(len(body)))
@@ -50,15 +58,20 @@ def parse_args(argv=None):
     parser.add_argument("folder", type=Path, help="folder of .jpg thumbnails to serve")
     parser.add_argument("--latency", type=float, default=0.05,
                         help="seconds waited before each response (default: %(default)s)")
+    parser.add_argument("--files", action="store_true",
+                        help="serve FOLDER/<id>.jpg itself for each id, read from disk "
+                             "(default: a few bodies held in memory serve every id)")
+    parser.add_argument("--port", type=int, default=0, help="port (default: any free one)")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    bodies = [p.read_bytes() for p in sorted(args.folder.glob("*.jpg"))]
-    if not bodies:
+    bodies = [] if args.files else [p.read_bytes() for p in sorted(args.folder.glob("*.jpg"))]
+    if not bodies and not args.files:
         sys.exit(f"error: no .jpg files in {args.folder}")
-    httpd = _Server(("127.0.0.1", 0), make_handler(bodies, args.latency))
+    httpd = _Server(("127.0.0.1", args.port),
+                    make_handler(bodies, args.latency, args.folder if args.files else None))
     print(httpd.server_port, flush=True)
     httpd.serve_forever()
 

@@ -1,8 +1,7 @@
 """The model stages, each call run in its own process by bench/run.py: training and inference.
 
-Training goes through train.py's real input pipeline (load_examples, make_dataset, then
-model.fit as tagger/fit.py does) or fits the same compiled model on tensors already in
-memory (the compute ceiling). Inference is test.py's and draw.py's way (prepare_batches,
+Training runs train.py's own loop (tagger.loop.Loop) fed by its real input pipeline
+(load_examples, make_dataset) or by tensors already in memory (the compute ceiling). Inference is test.py's and draw.py's way (prepare_batches,
 then batched Run.predict) or the original's: one image per model.predict call.
 """
 import time
@@ -10,33 +9,23 @@ import time
 import numpy as np
 
 
-def _epoch_timer():
+def _loop(image_size, n_tags, batch_size, seed=0):
+    """seed_cnn with Adam 1e-4 in train.py's training loop (tagger.loop.Loop), on one device."""
     import keras
 
-    class EpochTimer(keras.callbacks.Callback):
-        """Seconds of every epoch."""
+    from tagger.distributed import Cluster, choose_strategy
+    from tagger.fit import TrainConfig, build
+    from tagger.loop import Loop
 
-        def on_train_begin(self, logs=None):
-            self.seconds = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self._start)
-
-    return EpochTimer()
-
-
-def _compiled_model(image_size, n_tags, seed=0):
-    import keras
-
-    from tagger.model import build_model
-    from tagger.training import compile_model
-
+    strategy, _ = choose_strategy(Cluster(), "off")
+    cfg = TrainConfig(run=None, model="seed_cnn", loss="bce", image_size=image_size, epochs=1,
+                      patience=0, monitor="val_loss", batch_size=batch_size, lr=1e-4,
+                      schedule="constant", warmup_epochs=0.0, label_smoothing=0.0, flip=True,
+                      shift=0.1, mixed_precision="off", cache_mb=0,
+                      tfrecords=False, seed=seed)
     keras.utils.set_random_seed(seed)
-    model = build_model("seed_cnn", image_size, n_tags, "bce")
-    return compile_model(model, "bce", 1e-4, n_tags)
+    model, optimizer = build(cfg, n_tags, strategy, 1, 0)
+    return Loop(strategy, Cluster(), model, optimizer, "bce", n_tags, batch_size)
 
 
 def _examples(data_dir, dic_path, n_images):
@@ -49,25 +38,33 @@ def _examples(data_dir, dic_path, n_images):
 
 
 def train(data_dir, dic_path, n_images, epochs, mode, image_size=100, batch_size=200):
-    """Fit seed_cnn for `epochs` epochs; mode 'pipeline' (train.py's tf.data) or 'memory'."""
+    """Train seed_cnn for `epochs` epochs in train.py's loop; mode 'pipeline' (train.py's
+    tf.data, cache on) or 'memory' (float tensors already in memory, shuffled and batched)."""
+    import tensorflow as tf
+
     from tagger.dataset import make_dataset
 
     tags, examples = _examples(data_dir, dic_path, n_images)
-    model = _compiled_model(image_size, len(tags))
-    timer = _epoch_timer()
+    loop = _loop(image_size, len(tags), batch_size)
     if mode == "pipeline":
         data = make_dataset(examples.paths, examples.labels, image_size, batch_size,
-                            training=True, flip=True, shift=0.1, seed=0, cache=True)  # train.py's defaults
-        model.fit(data, epochs=epochs, shuffle=False, verbose=0, callbacks=[timer])
+                            training=True, flip=True, shift=0.1, seed=0, cache=True,
+                            repeat=True)  # train.py's defaults
     elif mode == "memory":
         from tagger.images import load_rgb
 
         x = np.stack([np.asarray(load_rgb(p), np.float32) for p in examples.paths])
-        model.fit(x, examples.labels, batch_size=batch_size, epochs=epochs, shuffle=True,
-                  verbose=0, callbacks=[timer])
+        data = tf.data.Dataset.from_tensor_slices((x, examples.labels)).shuffle(len(x)).repeat()
+        data = data.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     else:
         raise ValueError(f"mode must be pipeline or memory, not {mode!r}")
-    return {"items": len(examples.ids), "epoch_seconds": timer.seconds}
+    batches, steps = iter(data), max(1, len(examples.ids) // batch_size)
+    seconds = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        loop.train_epoch(batches, steps)
+        seconds.append(time.perf_counter() - start)
+    return {"items": steps * batch_size, "epoch_seconds": seconds}
 
 
 def model_flops(image_size=100, n_tags=38):

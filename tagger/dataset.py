@@ -88,30 +88,59 @@ def sample_table(examples, loss):
 
 
 def make_dataset(paths, targets, image_size, batch_size, training, flip=True, shift=0.0,
-                 seed=0, cache=True):
+                 seed=0, cache=True, shard=(1, 0), repeat=False):
     """A tf.data pipeline: decode, (cache), shuffle and augment when training, batch, prefetch.
 
     Images come out as float32 0..255, the model's input; `shift` is the largest random
     translation as a fraction of the side (reflect-padded crop), colours are never changed.
+    `shard` = (count, index) keeps every count-th file from the index-th, before anything is
+    read; `repeat` makes an endless stream of full batches (the caller counts the steps).
     """
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((list(paths), targets))
+    if shard[0] > 1:
+        ds = ds.shard(*shard)
+    ds = ds.map(lambda path, target: (decode(tf.io.read_file(path), image_size), target),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    return batches(ds, len(paths), image_size, batch_size, training, flip, shift, seed, cache,
+                   repeat)
 
-    def decode(path, target):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        image = tf.image.resize(image, (image_size, image_size), antialias=True)
-        return tf.cast(tf.round(image), tf.uint8), target
 
-    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+def decode(data, image_size):
+    """Encoded image bytes to a uint8 (image_size, image_size, 3) tensor, as training sees it."""
+    import tensorflow as tf
+
+    image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    shape = tf.shape(image)
+
+    def resize():
+        resized = tf.image.resize(image, (image_size, image_size), antialias=True)
+        return tf.cast(tf.round(resized), tf.uint8)
+
+    # deal.py already made them this size: resizing would give the same pixels at 3x the cost
+    # of the decode itself (measured in bench/scale_results.md)
+    same = tf.logical_and(tf.equal(shape[0], image_size), tf.equal(shape[1], image_size))
+    image = tf.cond(same, lambda: image, resize)
+    return tf.ensure_shape(image, (image_size, image_size, 3))
+
+
+def batches(ds, n, image_size, batch_size, training, flip=True, shift=0.0, seed=0, cache=True,
+            repeat=False):
+    """The rest of a pipeline of decoded (image, target) pairs: (cache), shuffle, (repeat),
+    augment when training, batch, prefetch."""
+    import tensorflow as tf
+
     if cache:
         ds = ds.cache()
     if training:
-        ds = ds.shuffle(min(len(paths), 20000), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(min(n, 20000), seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
         ds = ds.map(_augmenter(image_size, flip, shift, seed), num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y))
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=repeat).prefetch(tf.data.AUTOTUNE)
 
 
 def _augmenter(image_size, flip, shift, seed):

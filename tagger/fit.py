@@ -1,7 +1,6 @@
-"""The training loop behind train.py: tf.data in, Keras fit with resumable callbacks, outputs."""
+"""train.py's work: the input, the model, the epochs (resumable, on one worker or many), outputs."""
 import dataclasses
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -10,11 +9,14 @@ import numpy as np
 
 from . import metrics
 from .dataset import fits_in_memory, make_dataset, sample_table
+from .distributed import barrier, choose_strategy, write_dir
 from .fsutil import atomic_csv_writer, atomic_path
+from .loop import Checkpoints, Loop
 from .model import build_model
-from .training import (EpochLogger, ResumableEarlyStopping, ValidationImages,
-                       best_so_far, choose_strategy, compile_model, learning_rate_schedule,
-                       read_history, resumed_epoch, rewrite_history)
+from .progress import bar
+from .records import existing_records, record_dataset, write_records
+from .training import (RunLog, best_so_far, is_better, learning_rate_schedule, read_history,
+                       rewrite_history)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +39,7 @@ class TrainConfig:
     shift: float
     mixed_precision: str
     cache_mb: int
+    tfrecords: bool
     seed: int
 
     @classmethod
@@ -45,38 +48,44 @@ class TrainConfig:
         return cls(**{k: v for k, v in vars(args).items() if k in names})
 
 
-def datasets(cfg, parts, n_replicas):
-    """The training and validation pipelines."""
-    batch = cfg.batch_size * max(1, n_replicas)
-    n_images = sum(len(p.ids) for p in parts.values())
+def datasets(cfg, parts, strategy, cluster):
+    """(training batches: an endless distributed iterator, steps per epoch, this worker's share
+    of the validation set). Each worker reads only its share of the files; an epoch is as many
+    global batches (--batch-size per replica, times the replicas) as make one pass. Images that
+    do not fit --cache-mb are read again each epoch, from TFRecord shards with --tfrecords."""
+    paths, targets = sample_table(parts["train"], cfg.loss)
+    global_batch = cfg.batch_size * strategy.num_replicas_in_sync
+    n_images = sum(len(p.ids) for p in parts.values()) // cluster.num_workers
     cache = fits_in_memory(n_images, cfg.image_size, cfg.cache_mb * 2**20)
-    train = make_dataset(*sample_table(parts["train"], cfg.loss), cfg.image_size, batch,
-                         training=True, flip=cfg.flip, shift=cfg.shift, seed=cfg.seed, cache=cache)
-    val = make_dataset(*sample_table(parts["val"], cfg.loss), cfg.image_size, batch,
-                       training=False, cache=cache)
-    return train, val
+    records = packed(cfg, paths, targets, strategy, cluster) if cfg.tfrecords and not cache \
+        else None
+
+    def train_input(context):
+        shard = (context.num_input_pipelines, context.input_pipeline_id)
+        batch = context.get_per_replica_batch_size(global_batch)
+        if records:
+            return record_dataset(records, targets.shape[1], len(paths), cfg.image_size, batch,
+                                  flip=cfg.flip, shift=cfg.shift, seed=cfg.seed, shard=shard,
+                                  repeat=True)
+        return make_dataset(paths, targets, cfg.image_size, batch, training=True, flip=cfg.flip,
+                            shift=cfg.shift, seed=cfg.seed, cache=cache, shard=shard, repeat=True)
+
+    train = iter(strategy.distribute_datasets_from_function(train_input))
+    val = make_dataset(*sample_table(parts["val"], cfg.loss), cfg.image_size, cfg.batch_size,
+                       training=False, cache=cache, shard=(cluster.num_workers, cluster.index))
+    return train, max(1, -(-len(paths) // global_batch)), val
 
 
-def callbacks(cfg, tags, val_images, val_labels, start_epoch):
-    """Backup/restore, history, TensorBoard, best model and early stopping, in that order."""
-    run = cfg.run
-    history = read_history(run / "history.csv", before_epoch=start_epoch)
-    rewrite_history(run / "history.csv", history)  # drop epochs that will run again
-    best, wait = best_so_far(history, cfg.monitor)
-    mode = "min" if cfg.monitor == "val_loss" else "max"
-    found = [
-        keras.callbacks.BackupAndRestore(str(run / "checkpoints"), double_checkpoint=True),
-        EpochLogger(),
-        ValidationImages(str(run / "logs"), val_images, val_labels, tags),
-        keras.callbacks.TensorBoard(str(run / "logs"), histogram_freq=1),
-        keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
-        keras.callbacks.ModelCheckpoint(str(run / "best.keras"), monitor=cfg.monitor, mode=mode,
-                                        save_best_only=True, initial_value_threshold=best),
-    ]
-    if cfg.patience:
-        found.append(ResumableEarlyStopping(best, wait, monitor=cfg.monitor, mode=mode,
-                                            patience=cfg.patience))
-    return found
+def packed(cfg, paths, targets, strategy, cluster):
+    """The training images as TFRecord shards in RUN/records, written once by the chief."""
+    folder = str(cfg.run / "records")
+    print(f"the images do not fit --cache-mb {cfg.cache_mb}: training reads them from TFRecord "
+          f"shards in {folder} (--tfrecords)", flush=True)
+    if cluster.is_chief and existing_records(folder, paths, targets) is None:
+        with bar(len(paths), "packing images into TFRecord shards", "image") as progress:
+            write_records(folder, paths, targets, max(16, 4 * cluster.num_workers), progress)
+    barrier(strategy, cluster)  # the others wait for the chief's shards
+    return existing_records(folder, paths, targets)
 
 
 def first_images(dataset, n=8):
@@ -88,30 +97,76 @@ def first_images(dataset, n=8):
     return np.stack(images), np.stack(labels)
 
 
-def fit(cfg, tags, parts):
-    """Train; return the seconds this process spent in fit()."""
-    keras.utils.set_random_seed(cfg.seed)
-    strategy, n_gpus = choose_strategy(cfg.mixed_precision)
-    train_ds, val_ds = datasets(cfg, parts, strategy.num_replicas_in_sync)
-    steps = int(train_ds.cardinality())
-    lr = learning_rate_schedule(cfg.lr, cfg.schedule, steps * cfg.epochs,
-                                round(steps * cfg.warmup_epochs))
+def build(cfg, n_tags, strategy, total_steps, warmup_steps):
+    """The model and its Adam optimizer (loss-scaled under mixed precision), on the strategy."""
+    lr = learning_rate_schedule(cfg.lr, cfg.schedule, total_steps, warmup_steps)
     with strategy.scope():
-        model = build_model(cfg.model, cfg.image_size, len(tags), cfg.loss)
-        compile_model(model, cfg.loss, lr, len(tags), cfg.label_smoothing)
-    start = resumed_epoch(cfg.run / "checkpoints")
-    val_images, val_labels = first_images(
-        make_dataset(parts["val"].paths, parts["val"].labels, cfg.image_size, 8, training=False,
-                     cache=False))
+        model = build_model(cfg.model, cfg.image_size, n_tags, cfg.loss)
+        optimizer = keras.optimizers.Adam(lr)
+        if keras.mixed_precision.global_policy().name == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(model.trainable_variables)
+    return model, optimizer
+
+
+def fit(cfg, tags, parts, cluster):
+    """Train (every worker of a cluster runs this); return (seconds spent here, strategy)."""
+    keras.utils.set_random_seed(cfg.seed)
+    strategy, n_gpus = choose_strategy(cluster, cfg.mixed_precision)
+    barrier(strategy, cluster)  # every worker is here: the chief's --overwrite is done
+    train_batches, steps, val_ds = datasets(cfg, parts, strategy, cluster)
+    model, optimizer = build(cfg, len(tags), strategy, steps * cfg.epochs,
+                             round(steps * cfg.warmup_epochs))
+    loop = Loop(strategy, cluster, model, optimizer, cfg.loss, len(tags),
+                cfg.batch_size * strategy.num_replicas_in_sync, cfg.label_smoothing)
+    checkpoints = Checkpoints(cfg.run / "checkpoints", model, optimizer)
+    start, best, wait = checkpoints.restore()
+    log = None
+    if cluster.is_chief:  # drop epochs that will run again
+        rewrite_history(cfg.run / "history.csv",
+                        read_history(cfg.run / "history.csv", before_epoch=start))
+        val = parts["val"]
+        log = RunLog(cfg.run, model, tags, *first_images(make_dataset(
+            val.paths, val.labels, cfg.image_size, 8, training=False, cache=False)))
     where = f"{n_gpus} GPU(s)" if n_gpus else "the CPU"
+    if cluster.is_multi_worker:
+        where = f"{cluster.num_workers} workers ({strategy.num_replicas_in_sync} replicas)"
     print(f"training {cfg.model} ({model.count_params():,} weights, {cfg.loss}) on "
           f"{len(parts['train'].ids):,} images, validating on {len(parts['val'].ids):,}, "
           f"on {where}" + (f"; resuming after epoch {start}" if start else ""), flush=True)
     t0 = time.time()
-    model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, shuffle=False,
-              callbacks=callbacks(cfg, tags, val_images, val_labels, start),
-              verbose=1 if sys.stdout.isatty() else 2)
-    return time.time() - t0
+    with write_dir(cfg.run / "checkpoints", cluster) as ckpt_dir, \
+            write_dir(cfg.run / "best.keras", cluster) as best_path:
+        epochs(cfg, loop, train_batches, steps, val_ds, log, checkpoints, start,
+               (best, wait), (ckpt_dir, best_path))
+    return time.time() - t0, strategy
+
+
+def epochs(cfg, loop, train_batches, steps, val_ds, log, checkpoints, start, best_wait, paths):
+    """The epoch loop: train, validate, keep the best model, record, checkpoint, stop early."""
+    best, wait = best_wait
+    ckpt_dir, best_path = paths
+    for epoch in range(start, cfg.epochs):
+        t0 = time.time()
+        with bar(steps, f"epoch {epoch + 1}/{cfg.epochs}", "step") as progress:
+            logs = loop.train_epoch(train_batches, steps, progress)
+        logs.update(loop.evaluate(val_ds))
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(loop.optimizer.learning_rate))
+        logs["seconds"] = round(time.time() - t0, 2)
+        if is_better(logs[cfg.monitor], best, cfg.monitor):
+            best, wait = logs[cfg.monitor], 0
+            with atomic_path(best_path, suffix=".keras") as tmp:
+                loop.model.save(tmp)
+        else:
+            wait += 1
+        if log is not None:
+            log.epoch(epoch, logs)
+        checkpoints.save(epoch + 1, best, wait, ckpt_dir)  # last: a kill before redoes the epoch
+        print(f"epoch {epoch + 1}/{cfg.epochs}: " + ", ".join(
+            f"{k} {v:.4g}" for k, v in logs.items()), flush=True)
+        if cfg.patience and wait >= cfg.patience:
+            print(f"stopping early: no better {cfg.monitor} for {wait} epochs", flush=True)
+            break
 
 
 def finish(cfg, tags, parts):
@@ -128,12 +183,15 @@ def finish(cfg, tags, parts):
     return metrics.summary(val.labels, scores, thresholds)
 
 
-def fit_and_finish(args, tags, parts):
-    """train.py's work once the data is known to be sound."""
+def fit_and_finish(args, tags, parts, cluster):
+    """train.py's work once the data is known to be sound; only the chief writes the results."""
     cfg = TrainConfig.from_args(args)
-    seconds = fit(cfg, tags, parts)
-    report = finish(cfg, tags, parts)
-    _clear_checkpoints(cfg.run)
+    seconds, strategy = fit(cfg, tags, parts, cluster)
+    report = finish(cfg, tags, parts) if cluster.is_chief else None
+    barrier(strategy, cluster)  # the others stay until the chief is done, so it sees no crash
+    if not cluster.is_chief:
+        return None
+    _clear_working_files(cfg.run)
     history = read_history(cfg.run / "history.csv")
     best_value, _ = best_so_far(history, cfg.monitor)
     total = sum(r.get("seconds", 0) for r in history) / 60
@@ -143,10 +201,12 @@ def fit_and_finish(args, tags, parts):
     return report
 
 
-def _clear_checkpoints(run):
-    """BackupAndRestore removes its files after a finished fit; remove the folder and best.keras."""
+def _clear_working_files(run):
+    """Once model.keras is written, what was kept to resume goes: checkpoints, best.keras, and
+    the TFRecord shards (a copy of the training images)."""
     import shutil
 
     shutil.rmtree(run / "checkpoints", ignore_errors=True)
+    shutil.rmtree(run / "records", ignore_errors=True)
     if (run / "best.keras").exists():
         os.remove(run / "best.keras")

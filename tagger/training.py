@@ -1,8 +1,6 @@
-"""Keras plumbing for train.py: strategy, compilation, callbacks that survive a restart."""
+"""Training pieces: learning-rate schedule, losses, metrics, history and TensorBoard records."""
 import csv
-import json
 import os
-import time
 
 import keras
 import numpy as np
@@ -11,17 +9,6 @@ from .render import prediction_grid
 
 # What each objective tracks, and which way is better.
 MONITORS = {"val_loss": "min", "val_pr_auc": "max", "val_f1": "max", "val_accuracy": "max"}
-
-
-def choose_strategy(mixed_precision="auto"):
-    """MirroredStrategy over every GPU (mixed precision on them by default), else the CPU."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if mixed_precision == "on" or (mixed_precision == "auto" and gpus):
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    strategy = tf.distribute.MirroredStrategy() if gpus else tf.distribute.get_strategy()
-    return strategy, len(gpus)
 
 
 def learning_rate_schedule(learning_rate, schedule, total_steps, warmup_steps=0):
@@ -59,21 +46,25 @@ class AsymmetricLoss(keras.losses.Loss):
                 "gamma_pos": self.gamma_pos, "clip": self.clip}
 
 
-def compile_model(model, loss, learning_rate, n_tags, label_smoothing=0.0):
-    """Compile with Adam (a float rate or a schedule) and the objective's loss and metrics."""
-    if loss in ("bce", "asl"):
-        loss_fn = (keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
-                   if loss == "bce" else AsymmetricLoss())
-        metrics = [keras.metrics.Precision(thresholds=0.5, name="precision"),
-                   keras.metrics.Recall(thresholds=0.5, name="recall"),
-                   keras.metrics.F1Score(average="micro", threshold=0.5, name="f1"),
-                   keras.metrics.AUC(curve="PR", multi_label=True, num_labels=n_tags,
-                                     name="pr_auc")]
-    else:
-        loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
-        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
-    model.compile(keras.optimizers.Adam(learning_rate), loss_fn, metrics=metrics)
-    return model
+def make_metrics(loss, n_tags):
+    """The metrics tracked with each objective (precision, recall, F1 and PR-AUC, or accuracy)."""
+    if loss == "softmax":
+        return [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    return [keras.metrics.Precision(thresholds=0.5, name="precision"),
+            keras.metrics.Recall(thresholds=0.5, name="recall"),
+            keras.metrics.F1Score(average="micro", threshold=0.5, name="f1"),
+            keras.metrics.AUC(curve="PR", multi_label=True, num_labels=n_tags, name="pr_auc")]
+
+
+def per_example_loss(loss, label_smoothing=0.0, reduction=None):
+    """The objective's loss; one value per image with the default reduction=None."""
+    if loss == "bce":
+        return keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing,
+                                               reduction=reduction)
+    if loss == "asl":
+        return AsymmetricLoss(reduction=reduction)
+    return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing,
+                                                reduction=reduction)
 
 
 def read_history(path, before_epoch=None):
@@ -98,15 +89,6 @@ def rewrite_history(path, rows):
         writer.writerows({k: (int(v) if k == "epoch" else v) for k, v in r.items()} for r in rows)
 
 
-def resumed_epoch(backup_dir):
-    """The number of finished epochs recorded by BackupAndRestore (0 if none)."""
-    path = os.path.join(backup_dir, "training_metadata.json")
-    if not os.path.isfile(path):
-        return 0
-    with open(path) as f:
-        return int(json.load(f)["epoch"])
-
-
 def best_so_far(history, monitor):
     """(best value, epochs since it) of `monitor` in earlier history, or (None, 0)."""
     values = [r[monitor] for r in history if monitor in r]
@@ -117,51 +99,67 @@ def best_so_far(history, monitor):
     return float(values[best]), len(values) - 1 - best
 
 
-class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """EarlyStopping that starts from the best value and patience used before a restart."""
-
-    def __init__(self, best, wait, **kwargs):
-        super().__init__(**kwargs)
-        self._resume_best, self._resume_wait = best, wait
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        if self._resume_best is not None:
-            self.best, self.wait = self._resume_best, self._resume_wait
+def is_better(value, best, monitor):
+    """Whether `value` of `monitor` improves on `best` (None: nothing to beat yet)."""
+    if best is None:
+        return True
+    return value < best if MONITORS[monitor] == "min" else value > best
 
 
-class EpochLogger(keras.callbacks.Callback):
-    """Adds the learning rate and the epoch's wall time in seconds to each epoch's logs."""
+class RunLog:
+    """What the chief records each epoch: a history.csv row, TensorBoard scalars (the names
+    Keras uses: train/ and validation/ epoch_loss, ...), weight histograms, and a few
+    validation pictures with their predicted tags."""
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(
-                self.model.optimizer.learning_rate))
-            logs["seconds"] = round(time.time() - self._start, 2)
-
-
-class ValidationImages(keras.callbacks.Callback):
-    """Draws a few validation images with their predicted tags into TensorBoard each epoch."""
-
-    def __init__(self, log_dir, images, labels, tags, top_k=5):
-        super().__init__()
-        self.log_dir, self.images, self.labels = log_dir, images, labels
-        self.tags, self.top_k = tags, top_k
-        self._writer = None
-
-    def on_epoch_end(self, epoch, logs=None):
+    def __init__(self, run, model, tags, val_images, val_labels, top_k=5):
         import tensorflow as tf
 
-        if self._writer is None:
-            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "images"))
-        scores = self.model.predict(self.images, verbose=0)
+        self.run, self.model, self.tags, self.top_k = run, model, tags, top_k
+        self.val_images, self.val_labels = val_images, val_labels
+        logs = os.path.join(run, "logs")
+        self.writers = {name: tf.summary.create_file_writer(os.path.join(logs, name))
+                        for name in ("train", "validation", "images")}
+
+    def epoch(self, epoch, logs):
+        """Record one finished epoch."""
+        self._append_history(dict(epoch=epoch, **logs))
+        self._scalars(epoch, logs)
+        self._histograms(epoch)
+        self._pictures(epoch)
+        for writer in self.writers.values():
+            writer.flush()
+
+    def _append_history(self, row):
+        path = os.path.join(self.run, "history.csv")
+        new = not os.path.isfile(path)
+        with open(path, "a", newline="") as f:
+            writer = csv.DictWriter(f, list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def _scalars(self, epoch, logs):
+        import tensorflow as tf
+
+        for key, value in logs.items():
+            name, where = (key[4:], "validation") if key.startswith("val_") else (key, "train")
+            with self.writers[where].as_default():
+                tf.summary.scalar(f"epoch_{name}", value, step=epoch)
+
+    def _histograms(self, epoch):
+        import tensorflow as tf
+
+        with self.writers["train"].as_default():
+            for weight in self.model.weights:
+                tf.summary.histogram(weight.path.replace(":", "_"), weight.value, step=epoch)
+
+    def _pictures(self, epoch):
+        import tensorflow as tf
+
+        scores = keras.ops.convert_to_numpy(self.model(self.val_images, training=False))
         predicted = [[(self.tags[j], float(s[j])) for j in np.argsort(-s)[:self.top_k]]
                      for s in scores]
-        true = [[self.tags[j] for j in np.flatnonzero(y)] for y in self.labels]
-        grid = prediction_grid(self.images.astype(np.uint8), predicted, true)
-        with self._writer.as_default():
+        true = [[self.tags[j] for j in np.flatnonzero(y)] for y in self.val_labels]
+        grid = prediction_grid(self.val_images.astype(np.uint8), predicted, true)
+        with self.writers["images"].as_default():
             tf.summary.image("validation predictions", grid[None], step=epoch)
-        self._writer.flush()
