@@ -19,10 +19,9 @@ from tagger import cli
 from tagger.checking import by_folder, choose_capped, find_duplicates, gather, inspect_all
 from tagger.entry import stage
 from tagger.fsutil import atomic_csv_writer, move_aside, read_csv_dicts
-from tagger.grouping import image_paths
+from tagger.grouping import folder_tags, image_paths
 from tagger.progress import bar
 from tagger.removals import removed_entries, restore_capped, restore_quarantined
-from tagger.tags import folder_to_tag
 
 
 def parse_args(argv=None):
@@ -87,6 +86,10 @@ def main(argv=None):
                 if removed_entries(args.data_dir) else "")
         cli.fail(f"no images under {root}; run deal.py first{hint}")
     before = Counter(p.parent.name for p in paths)
+    try:
+        tag_of = folder_tags(args.data_dir, before)
+    except ValueError as exc:
+        cli.fail(exc)
     pictures = gather(paths)
     with bar(len(pictures), "check", "img") as progress:
         inspect_all(pictures, args.image_size, args.workers, lambda: progress.update(1))
@@ -104,17 +107,17 @@ def main(argv=None):
     for folder, entries in capped.items():
         for path in entries:
             path.unlink()  # a hard link: the image stays in DATA_DIR/resized and other folders
-    write_reports(args, before, removed, capped, log)
+    write_reports(args, before, removed, capped, log, tag_of)
     return before, removed, capped
 
 
-def write_reports(args, before, removed, capped, log):
+def write_reports(args, before, removed, capped, log, tag_of):
     """Print the per-tag table and write check_report.csv, capped.csv and the quarantine log."""
     rows = []
     for folder in sorted(before, key=lambda f: -before[f]):
         invalid, dup = removed["invalid", folder], removed["duplicate", folder]
         cap = len(capped.get(folder, ()))
-        rows.append((folder_to_tag(folder), before[folder], invalid, dup, cap,
+        rows.append((tag_of[folder], before[folder], invalid, dup, cap,
                      before[folder] - invalid - dup - cap))
     header = ("tag", "before", "invalid", "duplicate", "capped", "after")
     with atomic_csv_writer(args.data_dir / "check_report.csv", header) as writer:
@@ -122,7 +125,7 @@ def write_reports(args, before, removed, capped, log):
     with atomic_csv_writer(args.data_dir / "capped.csv", ("tag", "id")) as writer:
         old = read_csv_dicts(args.data_dir / "capped.csv")
         writer.writerows([(r["tag"], r["id"]) for r in old] +
-                         [(folder_to_tag(f), p.stem) for f, ps in capped.items() for p in ps])
+                         [(tag_of[f], p.stem) for f, ps in capped.items() for p in ps])
     log_path = args.data_dir / ("deleted.csv" if args.delete else "quarantine/reasons.csv")
     with atomic_csv_writer(log_path, ("entry", "moved_to", "reason")) as writer:
         old = read_csv_dicts(log_path)

@@ -7,6 +7,7 @@ from pathlib import Path
 from .entry import process_pool
 from .fsutil import atomic_path, link_or_copy
 from .images import fit_square, load_rgb
+from .tags import folder_map, folder_to_tag, load_dic
 
 LABELS_HEADER = ("id", "path", "tags")
 JPEG_QUALITY = 95
@@ -78,3 +79,44 @@ def image_paths(root):
             for entry in os.scandir(folder.path):
                 if entry.is_file() and not entry.name.startswith("."):
                     yield Path(entry.path)
+
+
+def folder_tags(data_dir, folders):
+    """Map each tag-folder name under DATA_DIR/anime_images to its tag.
+
+    Names are decoded where they can be; a name shortened with a hash (a tag longer than a
+    file name may be) is found among the tags of labels.csv and of the dictionaries deal.py
+    may have used. Raises ValueError naming a folder no tag explains."""
+    data_dir = Path(data_dir)
+    known = {}
+    for dic in _dictionaries(data_dir):
+        try:
+            known.update(folder_map(load_dic(dic)))
+        except ValueError:  # an empty dictionary explains no folder
+            pass
+    for _, tags in read_labels(data_dir / "labels.csv").values():
+        known.update(folder_map(tags))
+    found = {}
+    for name in folders:
+        if name in known:
+            found[name] = known[name]
+        elif "%~" not in name:
+            found[name] = folder_to_tag(name)
+        else:
+            raise ValueError(f"{data_dir / 'anime_images' / name}: a shortened tag folder whose "
+                             f"tag is in neither labels.csv nor the dictionary; run deal.py "
+                             f"again, or move the folder out of anime_images/")
+    return found
+
+
+def _dictionaries(data_dir):
+    """The dictionary files deal.py may have read: the one it recorded and DATA_DIR/dic.txt."""
+    import json
+
+    paths = [data_dir / "dic.txt"]
+    args = data_dir / "deal_args.json"
+    if args.is_file():
+        recorded = json.loads(args.read_text()).get("dic")
+        if recorded:
+            paths.append(Path(recorded))
+    return [p for p in dict.fromkeys(paths) if p.is_file()]
