@@ -17,6 +17,7 @@ from collections import Counter
 
 from tagger import cli
 from tagger.checking import by_folder, choose_capped, find_duplicates, gather, inspect_all
+from tagger import locks
 from tagger.entry import stage
 from tagger.fsutil import atomic_csv_writer, move_aside, read_csv_dicts
 from tagger.grouping import folder_tags, image_paths
@@ -77,6 +78,12 @@ def restore(data_dir):
 @stage
 def main(argv=None):
     args = parse_args(argv)
+    with locks.data_folder(args.data_dir):
+        return check(args)
+
+
+def check(args):
+    """Check, dedupe and cap the tag folders (main's work, with the data folder locked)."""
     if args.restore:
         return restore(args.data_dir)
     root = args.data_dir / "anime_images"

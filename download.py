@@ -7,7 +7,7 @@ Examples:
 """
 from collections import Counter
 
-from tagger import cli
+from tagger import cli, locks
 from tagger.entry import stage
 from tagger.fetch import (ERROR_HEADER, SERVER_DOWN, Downloader, FetchConfig, check_url,
                           existing_images)
@@ -75,6 +75,12 @@ def plan(rows, have, failed_before, retry_failed, counts, errors, tick):
 @stage
 def main(argv=None):
     args = parse_args(argv)
+    with locks.data_folder(args.data_dir):
+        return download(args)
+
+
+def download(args):
+    """Download the CSV rows' thumbnails (main's work, with the data folder locked)."""
     errors_path = args.data_dir / "download_errors.csv"
     # bad rows are found again, and rows that failed while the server was down are retried
     failed_before = {int(e["id"]): (e["row"], e["id"], e["url"], e["reason"])

@@ -13,7 +13,7 @@ from collections import Counter
 
 import numpy as np
 
-from tagger import cli
+from tagger import cli, locks
 from tagger.dataset import load_examples, read_split
 from tagger.entry import stage
 from tagger.runs import load_run, prepare_batches
@@ -144,9 +144,15 @@ def print_protocol(ids, scores, tags, keep, per_image, args):
 
 @stage
 def main(argv=None):
+    args = parse_args(argv)
+    with locks.run_folder(args.run):
+        return evaluate(args)
+
+
+def evaluate(args):
+    """Score the run (main's work, with the run folder locked: it writes RUN/eval)."""
     from tagger.evaluate import score, top_k_protocol, write_eval
 
-    args = parse_args(argv)
     try:
         run = load_run(args.run)
     except (OSError, ValueError) as exc:

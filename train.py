@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from tagger import cli
+from tagger import cli, locks
 from tagger.dataset import load_examples, read_split, sample_table, split_ids, write_split
 from tagger.entry import stage
 from tagger.model import LOSSES, MODELS
@@ -160,6 +160,12 @@ def split_examples(args, examples):
 @stage
 def main(argv=None):
     args = parse_args(argv)
+    with locks.run_folder(args.run):
+        return train(args)
+
+
+def train(args):
+    """Train the run (main's work, with the run folder locked)."""
     if not check_run(args):
         return None
     try:

@@ -46,9 +46,9 @@ def a_file_and_a_csv(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name, argv, says", [
     ("download", ["--data-dir", "afile", "--csv", "real.csv"], "afile: File exists; a file is where a folder is needed"),
     ("set_dic", ["--data-dir", "afile", "--csv", "real.csv", "--top", "1"], "afile: File exists; a file"),
-    ("deal", ["--data-dir", "afile", "--csv", "real.csv", "--dic", "dic.txt"], "afile: File exists; a file"),
+    ("deal", ["--data-dir", "afile", "--csv", "real.csv", "--dic", "dic.txt"], "afile/anime_images/a: Not a directory; a folder in this path is a file"),
     ("deal", ["--data-dir", "afile"], "afile/all_data.csv: afile is a file, not a folder; --data-dir takes"),
-    ("train", ["--dic", "dic.txt", "--run", "afile/run"], "afile/run: Not a directory; a folder in this path is a file"),
+    ("train", ["--dic", "dic.txt", "--run", "afile/run"], "afile: File exists; a file is where a folder is needed"),
     ("draw", ["pic.png", "--run", "afile"], "afile/model.keras not found"),
     ("download", ["--csv", "folder.csv"], "folder.csv is a folder, not a CSV file"),
     ("set_dic", ["--csv", "folder.csv"], "folder.csv is a folder, not a CSV file"),
