@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 
-from tagger import cli
+from tagger import cli, locks
 from tagger.entry import stage
 from tagger.fsutil import atomic_path
 from tagger.images import load_rgb
@@ -85,6 +85,12 @@ def write_outputs(path, out, chosen, scores, tags, caption, as_json):
 @stage
 def main(argv=None):
     args = parse_args(argv)
+    with locks.output_folder(args.out):
+        return draw(args)
+
+
+def draw(args):
+    """Predict and draw every picture (main's work, with --out locked when it exists)."""
     paths = find_images(args.inputs)
     if not paths:
         cli.fail("no image files found in " + ", ".join(map(str, args.inputs)))

@@ -4,6 +4,8 @@ The kernel releases a flock when its process ends, however it ends (kill -9 incl
 a lock left by a killed run is simply taken over by the next one; a second run started
 while the first works is refused at once, with the first one's pid, command and start time
 (which the holder writes into the lock file). The file is removed when its holder is done.
+The holder of a folder's lock is its only writer, so the temporary files found there on
+taking it are what a killed run was writing: they are removed then.
 On a system without fcntl (Windows) no lock is taken.
 """
 import contextlib
@@ -14,6 +16,8 @@ import shlex
 import sys
 import time
 from pathlib import Path
+
+from .fsutil import clear_temporaries
 
 try:
     import fcntl
@@ -47,19 +51,26 @@ def this_command():
 def data_folder(data_dir):
     """Hold DATA_DIR's lock (the stages that write into it: download, set_dic, deal, check).
     A folder that does not exist yet holds nothing to protect and is not made here."""
-    return hold(folder_lock_path(data_dir), f"the data folder {data_dir}", create=False)
+    return hold(folder_lock_path(data_dir), f"the data folder {data_dir}", create=False,
+                clear=(data_dir, 3))  # images/, resized/, anime_images/<tag>/, quarantine/<tag>/
 
 
 def run_folder(run):
     """Hold a run folder's lock (train.py, and test.py, which writes RUN/eval)."""
-    return hold(run_lock_path(run), f"the run folder {run}")
+    return hold(run_lock_path(run), f"the run folder {run}", clear=(run, 2))
+
+
+def output_folder(out):
+    """Hold the lock of a folder of results (draw.py's --out), when it exists already."""
+    return hold(folder_lock_path(out), f"the output folder {out}", create=False, clear=(out, 1))
 
 
 @contextlib.contextmanager
-def hold(lock_path, what, create=True):
+def hold(lock_path, what, create=True, clear=None):
     """Hold the lock at `lock_path` for the block; raise Busy naming the holder if another
     process has it. `what` names the locked thing in the message ("the data folder data").
-    The lock's folder is made if missing, or with create=False nothing is locked then."""
+    The lock's folder is made if missing, or with create=False nothing is locked then.
+    `clear`: (folder, depth) whose temporary files to remove once the lock is taken."""
     lock_path = Path(lock_path)
     if fcntl is None or not create and not lock_path.parent.is_dir():
         yield
@@ -71,6 +82,8 @@ def hold(lock_path, what, create=True):
                 "since": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        if clear:
+            clear_temporaries(*clear)
         yield
     finally:
         with contextlib.suppress(FileNotFoundError):
