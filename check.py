@@ -14,7 +14,8 @@ Examples:
   python check.py --restore                         # undo the quarantine and the caps
 """
 from tagger import cli, locks
-from tagger.check_plan import carry_out, inspect_journalled, make_plan, unfinished_plan
+from tagger.check_plan import (already_checked, carry_out, inspect_journalled, make_plan,
+                               unfinished_plan)
 from tagger.checking import find_duplicates, gather
 from tagger.entry import stage
 from tagger.grouping import folder_tags, image_paths
@@ -81,17 +82,24 @@ def check(args):
         hint = (" (check.py --restore brings back what it removed before)"
                 if removed_entries(args.data_dir) else "")
         cli.fail(f"no images under {root}; run deal.py first{hint}")
+    settings = {"max_per_tag": args.max_per_tag, "seed": args.seed, "delete": args.delete,
+                "image_size": args.image_size}
+    if already_checked(args.data_dir, settings, paths):
+        print(f"{root} is already checked with these settings and nothing changed since; "
+              f"the report is {args.data_dir / 'check_report.csv'}")
+        return None
     try:
         tag_of = folder_tags(args.data_dir, {p.parent.name for p in paths})
     except ValueError as exc:
         cli.fail(exc)
     pictures = gather(paths)
     with bar(len(pictures), "check", "img") as progress:
-        inspect_journalled(pictures, args.data_dir, args.image_size, args.workers,
-                           lambda: progress.update(1))
+        reused = inspect_journalled(pictures, args.data_dir, args.image_size, args.workers,
+                                    lambda: progress.update(1))
+    if reused:
+        print(f"reused {reused:,} pictures a stopped run had decoded")
     duplicates = find_duplicates(pictures.values())
-    plan = make_plan(args.data_dir, paths, pictures, duplicates, tag_of, args.max_per_tag,
-                     args.seed, args.delete)
+    plan = make_plan(args.data_dir, paths, pictures, duplicates, tag_of, settings)
     return carry_out(args.data_dir, plan)
 
 

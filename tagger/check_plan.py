@@ -7,23 +7,47 @@ a rerun after a kill finishes it and ends where an uninterrupted run ends. The d
 before it is journalled picture by picture (DATA_DIR/.check_inspected.jsonl), so a rerun
 decodes only the pictures the killed run had not reached.
 """
+import hashlib
+import json
 import os
 import shutil
 from collections import Counter
 from pathlib import Path
 
 from .checking import by_folder, choose_capped, inspect_all
-from .fsutil import atomic_csv_writer, read_csv_dicts
+from .fsutil import atomic_csv_writer, atomic_path, read_csv_dicts
+from .grouping import image_paths
 from .journal import Journal, read_plan, write_plan
 
 PLAN = ".check_plan.json"
 INSPECTED = ".check_inspected.jsonl"
+DONE = "check_args.json"  # the settings of the last finished check and the tree it left
 REPORT_HEADER = ("tag", "before", "invalid", "duplicate", "capped", "after")
 
 
 def unfinished_plan(data_dir):
     """The plan a killed check.py left in DATA_DIR, or None."""
     return read_plan(Path(data_dir) / PLAN)
+
+
+def fingerprint(paths, root):
+    """A digest of the tag folders' entries (name, size, modification time)."""
+    digest = hashlib.sha1()
+    for path in sorted(paths):
+        st = path.stat()
+        digest.update(f"{path.relative_to(root).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}\n"
+                      .encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def already_checked(data_dir, settings, paths):
+    """True if the last finished check had these settings and left these very entries."""
+    path = Path(data_dir) / DONE
+    if not path.is_file():
+        return False
+    done = json.loads(path.read_text())
+    return done.get("settings") == settings and \
+        done.get("fingerprint") == fingerprint(paths, Path(data_dir) / "anime_images")
 
 
 def inspect_journalled(pictures, data_dir, size, workers, tick):
@@ -54,8 +78,10 @@ def inspect_journalled(pictures, data_dir, size, workers, tick):
     return len(pictures) - len(todo)
 
 
-def make_plan(data_dir, paths, pictures, duplicates, tag_of, max_per_tag, seed, delete):
-    """Decide every removal and report of this check; nothing is changed yet."""
+def make_plan(data_dir, paths, pictures, duplicates, tag_of, settings):
+    """Decide every removal and report of this check; nothing is changed yet. `settings`:
+    max_per_tag, seed, delete and image_size."""
+    max_per_tag, seed, delete = settings["max_per_tag"], settings["seed"], settings["delete"]
     data_dir = Path(data_dir)
     root = data_dir / "anime_images"
     before = Counter(p.parent.name for p in paths)
@@ -87,7 +113,7 @@ def make_plan(data_dir, paths, pictures, duplicates, tag_of, max_per_tag, seed, 
                  (tag_of[f], p.stem) for f, ps in capped.items() for p in ps)),
              log_name: (("entry", "moved_to", "reason"), old_log + log)}
     unlinks = sorted(p.relative_to(root).as_posix() for ps in capped.values() for p in ps)
-    return {"moves": moves, "unlinks": unlinks, "files": files,
+    return {"settings": settings, "moves": moves, "unlinks": unlinks, "files": files,
             "lines": _table(rows, log, data_dir / log_name, data_dir, len(unlinks), max_per_tag,
                             delete)}
 
@@ -137,6 +163,9 @@ def carry_out(data_dir, plan):
     for name, (header, rows) in plan["files"].items():
         with atomic_csv_writer(data_dir / name, header) as writer:
             writer.writerows(rows)
+    with atomic_path(data_dir / DONE) as tmp:  # a rerun with nothing changed has nothing to do
+        tmp.write_text(json.dumps({"settings": plan["settings"], "fingerprint": fingerprint(
+            list(image_paths(root)), root)}, indent=2, sort_keys=True) + "\n")
     for line in plan["lines"]:
         print(line)
     Journal(data_dir / INSPECTED).discard()

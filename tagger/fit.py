@@ -12,8 +12,8 @@ from . import metrics
 from .dataset import fits_in_memory, make_dataset, sample_table
 from .fsutil import atomic_csv_writer, atomic_path
 from .model import build_model
-from .training import (EpochLogger, ResumableEarlyStopping, ValidationImages,
-                       best_so_far, choose_strategy, compile_model, learning_rate_schedule,
+from .training import (AtomicModelCheckpoint, EpochLogger, ResumableEarlyStopping,
+                       ValidationImages, best_so_far, choose_strategy, compile_model, learning_rate_schedule,
                        read_history, resumed_epoch, rewrite_history)
 
 
@@ -58,24 +58,26 @@ def datasets(cfg, parts, n_replicas):
 
 
 def callbacks(cfg, tags, val_images, val_labels, start_epoch):
-    """Backup/restore, history, TensorBoard, best model and early stopping, in that order."""
+    """History, TensorBoard, best model, early stopping and backup/restore, in that order."""
     run = cfg.run
     history = read_history(run / "history.csv", before_epoch=start_epoch)
     rewrite_history(run / "history.csv", history)  # drop epochs that will run again
     best, wait = best_so_far(history, cfg.monitor)
     mode = "min" if cfg.monitor == "val_loss" else "max"
     found = [
-        keras.callbacks.BackupAndRestore(str(run / "checkpoints"), double_checkpoint=True),
         EpochLogger(),
         ValidationImages(str(run / "logs"), val_images, val_labels, tags),
         keras.callbacks.TensorBoard(str(run / "logs"), histogram_freq=1),
         keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
-        keras.callbacks.ModelCheckpoint(str(run / "best.keras"), monitor=cfg.monitor, mode=mode,
-                                        save_best_only=True, initial_value_threshold=best),
+        AtomicModelCheckpoint(str(run / "best.keras"), monitor=cfg.monitor, mode=mode,
+                              save_best_only=True, initial_value_threshold=best),
     ]
     if cfg.patience:
         found.append(ResumableEarlyStopping(best, wait, monitor=cfg.monitor, mode=mode,
                                             patience=cfg.patience))
+    # last: an epoch counts as done once its best model and history are on disk, so a kill
+    # in between runs it again rather than losing its best model
+    found.append(keras.callbacks.BackupAndRestore(str(run / "checkpoints"), double_checkpoint=True))
     return found
 
 

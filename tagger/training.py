@@ -2,7 +2,9 @@
 import csv
 import json
 import os
+import threading
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -165,3 +167,20 @@ class ValidationImages(keras.callbacks.Callback):
         with self._writer.as_default():
             tf.summary.image("validation predictions", grid[None], step=epoch)
         self._writer.flush()
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint whose file appears only whole: saved under a temporary name, then
+    renamed, so a run killed while saving keeps its previous best model intact."""
+
+    def _get_file_path(self, epoch, batch, logs):
+        final = Path(super()._get_file_path(epoch, batch, logs))
+        self._pending = (final.with_name(f".{final.name}.{os.getpid()}-{threading.get_ident()}"
+                                         f".keras"), final)  # fsutil.TEMPORARY_NAME's form
+        return str(self._pending[0])
+
+    def _save_model(self, epoch, batch, logs):
+        super()._save_model(epoch, batch, logs)
+        tmp, final = self._pending
+        if tmp.exists():
+            os.replace(tmp, final)
