@@ -98,6 +98,9 @@ def draw(args):
         run = load_run(args.run)
     except (OSError, ValueError) as exc:
         cli.fail(exc)
+    if args.tuned and run.thresholds is None:
+        cli.fail(f"{args.run} has no thresholds.csv (train.py writes it when the run finishes), "
+                 f"so --tuned has nothing to use; pass --threshold or --top-k instead")
     args.out.mkdir(parents=True, exist_ok=True)
     stems = {}
     failed = []
