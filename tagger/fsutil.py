@@ -24,9 +24,11 @@ def atomic_path(path, suffix=".part"):
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename == str(tmp):
+            exc.filename = str(path)  # a full disk is reported for the file a person knows
         raise
 
 

@@ -30,10 +30,11 @@ def process(job):
     """Resize one image and link it into its tag folders; return (job, error or None)."""
     try:
         img = fit_square(load_rgb(job.src), job.size, job.fit)
-        with atomic_path(job.dst) as tmp:
-            img.save(tmp, "JPEG", quality=JPEG_QUALITY)
     except Exception as exc:  # any undecodable input is recorded, never fatal
         return job, f"unreadable: {type(exc).__name__}: {exc}"
+    # writing can fail only on our side (a full disk, say): that stops the run
+    with atomic_path(job.dst) as tmp:
+        img.save(tmp, "JPEG", quality=JPEG_QUALITY)
     for link in job.links:
         link_or_copy(job.dst, link)
     return job, None

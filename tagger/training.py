@@ -180,7 +180,14 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         return str(self._pending[0])
 
     def _save_model(self, epoch, batch, logs):
-        super()._save_model(epoch, batch, logs)
+        try:
+            super()._save_model(epoch, batch, logs)
+        except BaseException as exc:  # a full disk, say: no half-written temporary stays
+            tmp, final = self._pending
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.filename == str(tmp):
+                exc.filename = str(final)
+            raise
         tmp, final = self._pending
         if tmp.exists():
             os.replace(tmp, final)
