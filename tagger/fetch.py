@@ -1,4 +1,5 @@
 """Concurrent, polite, resumable thumbnail downloads over pooled keep-alive connections."""
+import ipaddress
 import logging
 import os
 import queue
@@ -124,6 +125,31 @@ class RateLimiter:
         """Sleep, unless the download is stopped (then raise Stopped, at once)."""
         if self._stop.wait(max(0.0, seconds)):
             raise Stopped()
+
+
+# What a public server tolerates from one client, and what this machine's own server takes.
+POLITE_WORKERS, POLITE_RPS = 8, 10.0
+LOOPBACK_WORKERS, LOOPBACK_RPS = 32, 0.0
+
+
+def is_loopback(url):
+    """True for a URL on this machine: localhost, 127.0.0.0/8 or ::1."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def default_pace(urls):
+    """(workers, requests per second) for these URLs: the polite defaults, lifted when every
+    one is on a loopback address (a local server, a test, the demo)."""
+    urls = [u for u in urls if not check_url(u)]
+    if urls and all(is_loopback(u) for u in urls):
+        return LOOPBACK_WORKERS, LOOPBACK_RPS
+    return POLITE_WORKERS, POLITE_RPS
 
 
 def check_url(url):
