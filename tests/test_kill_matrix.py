@@ -7,8 +7,10 @@ finished epoch and leaves a run that loads. The reruns redo only what the kill c
 A point is a moment of progress (the k-th thumbnail, resized image, decoded picture, epoch or
 drawn picture, k drawn from SEED) plus a seeded delay of a few milliseconds.
 """
+import contextlib
 import csv
 import hashlib
+import io
 import os
 import random
 import re
@@ -67,6 +69,21 @@ def run(cwd, script, *args):
     rc, out = finish(start(cwd, script, *args))
     assert rc == 0, out
     return out
+
+
+def in_process(cwd, script, *args):
+    """Run a stage's main() here (TensorFlow is loaded once), in `cwd`; return its output."""
+    import importlib
+
+    here = os.getcwd()
+    out = io.StringIO()
+    try:
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out):
+            importlib.import_module(script).main(list(args))
+    finally:
+        os.chdir(here)
+    return out.getvalue()
 
 
 def kill_at(cwd, script, args, progress, k, delay):
@@ -221,7 +238,8 @@ def trained(states, tmp_path_factory):
         case = case / "c"
         killed = kill_at(case, "train.py", TRAIN, lambda: history_lines(case) - 1, k,
                          delay * 25)
-        cases.append((case, killed, history_lines(case) - 1, run(case, "train.py", *TRAIN)))
+        done = history_lines(case) - 1
+        cases.append((case, killed, done, in_process(case, "train", *TRAIN)))
     return cases
 
 
@@ -252,7 +270,7 @@ def test_draw_killed_anywhere_ends_as_an_uninterrupted_run(trained, tmp_path):
         Image.open(base / "data" / "resized" / f"{i + 59}.jpg").save(pictures / f"p{i:02}.png")
     def args(out):
         return ("pictures", "--run", "runs/r", "--out", out, "--caption", "--json")
-    run(base, "draw.py", *args("drawn"))
+    in_process(base, "draw", *args("drawn"))
     expected = snapshot(base / "drawn")
     killed = 0
     for n, (k, delay) in enumerate(points(2, 1, 11)):
@@ -260,6 +278,6 @@ def test_draw_killed_anywhere_ends_as_an_uninterrupted_run(trained, tmp_path):
         out.mkdir()  # an existing --out: draw.py locks it
         kill_at(base, "draw.py", args(out.name), lambda: count(out, "*_tags.png"), k, delay)
         killed += count(out, "*_tags.png") < 12
-        run(base, "draw.py", *args(out.name))
+        in_process(base, "draw", *args(out.name))
         assert snapshot(out) == expected and not leftovers(out)
     assert killed >= 1, "a kill should land mid-run"
