@@ -107,7 +107,8 @@ def make_plan(data_dir, paths, pictures, duplicates, tag_of, settings):
         rows.append((tag_of[folder], before[folder], *counts, before[folder] - sum(counts)))
     log_name = "deleted.csv" if delete else "quarantine/reasons.csv"
     old_capped = [(r["tag"], r["id"]) for r in read_csv_dicts(data_dir / "capped.csv")]
-    old_log = [(r["entry"], r["moved_to"], r["reason"]) for r in read_csv_dicts(data_dir / log_name)]
+    old_log = [(r["entry"], r["moved_to"], r["reason"])
+               for r in read_csv_dicts(data_dir / log_name)]
     files = {"check_report.csv": (REPORT_HEADER, rows),
              "capped.csv": (("tag", "id"), old_capped + sorted(
                  (tag_of[f], p.stem) for f, ps in capped.items() for p in ps)),
@@ -132,7 +133,8 @@ def _quarantine_name(data_dir, entry, taken):
 def _table(rows, log, log_path, data_dir, n_capped, max_per_tag, delete):
     """The per-tag table and the summary line check.py prints."""
     width = max([len(r[0]) for r in rows] + [3])
-    lines = [f"{'tag':<{width}}  {'before':>7}  {'invalid':>7}  {'dup':>5}  {'capped':>7}  {'after':>7}"]
+    lines = [f"{'tag':<{width}}  {'before':>7}  {'invalid':>7}  {'dup':>5}  {'capped':>7}  "
+             f"{'after':>7}"]
     lines += [f"{r[0]:<{width}}  {r[1]:>7,}  {r[2]:>7,}  {r[3]:>5,}  {r[4]:>7,}  {r[5]:>7,}"
               for r in rows]
     n_bad = len({e for e, _, r in log if not r.startswith("duplicate")})

@@ -13,8 +13,8 @@ from .dataset import fits_in_memory, make_dataset, sample_table
 from .fsutil import atomic_csv_writer, atomic_path
 from .model import build_model
 from .training import (AtomicModelCheckpoint, EpochLogger, ResumableEarlyStopping,
-                       ValidationImages, best_so_far, choose_strategy, compile_model, learning_rate_schedule,
-                       read_history, resumed_epoch, rewrite_history)
+                       ValidationImages, best_so_far, choose_strategy, compile_model,
+                       learning_rate_schedule, read_history, resumed_epoch, rewrite_history)
 
 
 @dataclasses.dataclass(frozen=True)
