@@ -104,7 +104,8 @@ def deal(args):
             with atomic_csv_writer(args.data_dir / "deal_errors.csv",
                                    ("row", "id", "path", "reason")) as writer:
                 writer.writerows(sorted(errors))
-            if counts["resized"]:  # the size and fit of images that now exist
+            # the size and fit of images that now exist (also when a killed run made them all)
+            if counts["resized"] or counts["already done"]:
                 cli.save_args(args.data_dir / "deal_args.json", args)
     print(summary(counts, errors, len(dic), moved, args))
     return counts
