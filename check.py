@@ -13,16 +13,14 @@ Examples:
   python check.py --max-per-tag 0                   # validate and dedupe only
   python check.py --restore                         # undo the quarantine and the caps
 """
-from collections import Counter
-
-from tagger import cli
-from tagger.checking import by_folder, choose_capped, find_duplicates, gather, inspect_all
+from tagger import cli, locks
+from tagger.check_plan import (already_checked, carry_out, inspect_journalled, make_plan,
+                               unfinished_plan)
+from tagger.checking import find_duplicates, gather
 from tagger.entry import stage
-from tagger.fsutil import atomic_csv_writer, move_aside, read_csv_dicts
-from tagger.grouping import image_paths
+from tagger.grouping import folder_tags, image_paths
 from tagger.progress import bar
 from tagger.removals import removed_entries, restore_capped, restore_quarantined
-from tagger.tags import folder_to_tag
 
 
 def parse_args(argv=None):
@@ -51,18 +49,6 @@ def parse_args(argv=None):
     return args
 
 
-def remove(picture, reason, args, log):
-    """Quarantine (or delete) every tag-folder entry of a picture, logging why."""
-    root = args.data_dir / "anime_images"
-    for path in picture.entries:
-        if args.delete:
-            path.unlink()
-            log.append((str(path.relative_to(root)), "", reason))
-        else:
-            target = move_aside(path, args.data_dir / "quarantine", root)
-            log.append((str(path.relative_to(root)), str(target.relative_to(args.data_dir)), reason))
-
-
 def restore(data_dir):
     """check.py --restore: put back what earlier runs quarantined or capped."""
     quarantined, left = restore_quarantined(data_dir)
@@ -78,65 +64,43 @@ def restore(data_dir):
 @stage
 def main(argv=None):
     args = parse_args(argv)
+    with locks.data_folder(args.data_dir):
+        return check(args)
+
+
+def check(args):
+    """Check, dedupe and cap the tag folders (main's work, with the data folder locked)."""
     if args.restore:
         return restore(args.data_dir)
+    unfinished = unfinished_plan(args.data_dir)
+    if unfinished:  # a killed run had decided everything: make exactly its changes
+        print(f"finishing the check a stopped run had begun in {args.data_dir}")
+        return carry_out(args.data_dir, unfinished)
     root = args.data_dir / "anime_images"
     paths = list(image_paths(root))
     if not paths:
         hint = (" (check.py --restore brings back what it removed before)"
                 if removed_entries(args.data_dir) else "")
         cli.fail(f"no images under {root}; run deal.py first{hint}")
-    before = Counter(p.parent.name for p in paths)
+    settings = {"max_per_tag": args.max_per_tag, "seed": args.seed, "delete": args.delete,
+                "image_size": args.image_size}
+    if already_checked(args.data_dir, settings, paths):
+        print(f"{root} is already checked with these settings and nothing changed since; "
+              f"the report is {args.data_dir / 'check_report.csv'}")
+        return None
+    try:
+        tag_of = folder_tags(args.data_dir, {p.parent.name for p in paths})
+    except ValueError as exc:
+        cli.fail(exc)
     pictures = gather(paths)
     with bar(len(pictures), "check", "img") as progress:
-        inspect_all(pictures, args.image_size, args.workers, lambda: progress.update(1))
-    log, removed = [], Counter()
+        reused = inspect_journalled(pictures, args.data_dir, args.image_size, args.workers,
+                                    lambda: progress.update(1))
+    if reused:
+        print(f"reused {reused:,} pictures a stopped run had decoded")
     duplicates = find_duplicates(pictures.values())
-    for picture in pictures.values():
-        reason = picture.reason or (f"duplicate of id {duplicates[id(picture)]}"
-                                    if id(picture) in duplicates else None)
-        if reason:
-            remove(picture, reason, args, log)
-            removed.update(("invalid" if picture.reason else "duplicate", p.parent.name)
-                           for p in picture.entries)
-    kept = [p for p in image_paths(root)]
-    capped = choose_capped(by_folder(kept), args.max_per_tag, args.seed)
-    for folder, entries in capped.items():
-        for path in entries:
-            path.unlink()  # a hard link: the image stays in DATA_DIR/resized and other folders
-    write_reports(args, before, removed, capped, log)
-    return before, removed, capped
-
-
-def write_reports(args, before, removed, capped, log):
-    """Print the per-tag table and write check_report.csv, capped.csv and the quarantine log."""
-    rows = []
-    for folder in sorted(before, key=lambda f: -before[f]):
-        invalid, dup = removed["invalid", folder], removed["duplicate", folder]
-        cap = len(capped.get(folder, ()))
-        rows.append((folder_to_tag(folder), before[folder], invalid, dup, cap,
-                     before[folder] - invalid - dup - cap))
-    header = ("tag", "before", "invalid", "duplicate", "capped", "after")
-    with atomic_csv_writer(args.data_dir / "check_report.csv", header) as writer:
-        writer.writerows(rows)
-    with atomic_csv_writer(args.data_dir / "capped.csv", ("tag", "id")) as writer:
-        old = read_csv_dicts(args.data_dir / "capped.csv")
-        writer.writerows([(r["tag"], r["id"]) for r in old] +
-                         [(folder_to_tag(f), p.stem) for f, ps in capped.items() for p in ps])
-    log_path = args.data_dir / ("deleted.csv" if args.delete else "quarantine/reasons.csv")
-    with atomic_csv_writer(log_path, ("entry", "moved_to", "reason")) as writer:
-        old = read_csv_dicts(log_path)
-        writer.writerows([(r["entry"], r["moved_to"], r["reason"]) for r in old] + log)
-    width = max([len(r[0]) for r in rows] + [3])
-    print(f"{'tag':<{width}}  {'before':>7}  {'invalid':>7}  {'dup':>5}  {'capped':>7}  {'after':>7}")
-    for r in rows:
-        print(f"{r[0]:<{width}}  {r[1]:>7,}  {r[2]:>7,}  {r[3]:>5,}  {r[4]:>7,}  {r[5]:>7,}")
-    n_bad = len({e for e, _, r in log if not r.startswith("duplicate")})
-    n_dup = len(log) - n_bad
-    print(f"checked {sum(before.values()):,} entries in {len(before)} tag folders: "
-          f"{'deleted' if args.delete else 'quarantined'} {n_bad:,} invalid and {n_dup:,} "
-          f"duplicate entries ({log_path}), capped {sum(map(len, capped.values())):,} "
-          f"entries at {args.max_per_tag:,} per tag; report in {args.data_dir / 'check_report.csv'}")
+    plan = make_plan(args.data_dir, paths, pictures, duplicates, tag_of, settings)
+    return carry_out(args.data_dir, plan)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from collections import Counter
 
 from tagger import cli
 from tagger.dealing import Layout, link_done, make_plan, move_stale_folders
+from tagger import locks
 from tagger.entry import stage
 from tagger.fetch import existing_images
 from tagger.fsutil import atomic_csv_writer
@@ -61,6 +62,12 @@ def check_settings(args):
 @stage
 def main(argv=None):
     args = parse_args(argv)
+    with locks.data_folder(args.data_dir):
+        return deal(args)
+
+
+def deal(args):
+    """Resize, label and link the images (main's work, with the data folder locked)."""
     try:
         open_csv(args.csv)[0].close()
         dic = load_dic(args.dic)
@@ -97,7 +104,8 @@ def main(argv=None):
             with atomic_csv_writer(args.data_dir / "deal_errors.csv",
                                    ("row", "id", "path", "reason")) as writer:
                 writer.writerows(sorted(errors))
-            if counts["resized"]:  # the size and fit of images that now exist
+            # the size and fit of images that now exist (also when a killed run made them all)
+            if counts["resized"] or counts["already done"]:
                 cli.save_args(args.data_dir / "deal_args.json", args)
     print(summary(counts, errors, len(dic), moved, args))
     return counts

@@ -1,15 +1,16 @@
 """Download the thumbnails (preview_url) of a Safebooru CSV's posts into DATA_DIR/images.
 
 Examples:
-  python download.py                                # first 100,000 rows of data/all_data.csv
-  python download.py --csv all_data.csv --limit 0 --workers 8 --max-rps 20   # gently
+  python download.py                                # first 100,000 rows, 8 connections, 10/s
+  python download.py --csv all_data.csv --limit 0 --workers 4 --max-rps 2    # more gently
   python download.py --retry-failed                 # only the posts listed in download_errors.csv
 """
 from collections import Counter
 
-from tagger import cli
+from tagger import cli, locks
 from tagger.entry import stage
-from tagger.fetch import (ERROR_HEADER, SERVER_DOWN, Downloader, FetchConfig, check_url,
+from tagger.fetch import (ERROR_HEADER, LOOPBACK_WORKERS, POLITE_RPS, POLITE_WORKERS,
+                          SERVER_DOWN, Downloader, FetchConfig, check_url, default_pace,
                           existing_images)
 from tagger.fsutil import atomic_csv_writer, read_csv_dicts
 from tagger.progress import bar, count_lines
@@ -24,10 +25,14 @@ def parse_args(argv=None):
                         help="image folder, recorded in DATA_DIR/download_args.json for the "
                              "later stages (default: the recorded one, else DATA_DIR/images)")
     parser.add_argument("--limit", type=cli.non_negative_int, default=100000, help="rows to read; 0 = all")
-    cli.add_workers(parser, 32, "concurrent downloads (connections); lower it, or set "
-                    "--max-rps, for a server that asks for less")
-    parser.add_argument("--max-rps", type=cli.non_negative_float, default=0.0,
-                        help="cap on requests per second over all workers; 0 = no cap")
+    parser.add_argument("--workers", type=cli.positive_int, default=None,
+                        help=f"concurrent downloads (connections) (default: {POLITE_WORKERS}, "
+                             f"what a public server tolerates; {LOOPBACK_WORKERS} when the "
+                             f"thumbnails are on this machine: localhost, 127.0.0.0/8, ::1)")
+    parser.add_argument("--max-rps", type=cli.non_negative_float, default=None,
+                        help=f"cap on requests per second over all workers; 0 = no cap "
+                             f"(default: {POLITE_RPS:g}; none for this machine's addresses). "
+                             f"A 429 or 503 with Retry-After slows it further")
     parser.add_argument("--retries", type=cli.non_negative_int, default=4,
                         help="retries on timeouts, connection errors, 429 and 5xx")
     parser.add_argument("--timeout", type=cli.positive_float, default=20.0, help="read timeout, seconds")
@@ -72,22 +77,46 @@ def plan(rows, have, failed_before, retry_failed, counts, errors, tick):
             tick()
 
 
+def choose_pace(args):
+    """Fill in --workers and --max-rps left unset: polite, unless the CSV's first rows'
+    thumbnails are all on this machine."""
+    if args.workers is not None and args.max_rps is not None:
+        return
+    try:
+        urls = [row.url for row, _ in zip(read_rows(args.csv), range(200))
+                if not isinstance(row, BadRow)]
+    except CsvFormatError as exc:
+        cli.fail(exc)
+    workers, rps = default_pace(urls)
+    args.workers = workers if args.workers is None else args.workers
+    args.max_rps = rps if args.max_rps is None else args.max_rps
+    print(f"{args.workers} connections" + (f", at most {args.max_rps:g} requests a second"
+                                           if args.max_rps else ", no rate cap"))
+
+
 @stage
 def main(argv=None):
     args = parse_args(argv)
+    with locks.data_folder(args.data_dir):
+        return download(args)
+
+
+def download(args):
+    """Download the CSV rows' thumbnails (main's work, with the data folder locked)."""
     errors_path = args.data_dir / "download_errors.csv"
     # bad rows are found again, and rows that failed while the server was down are retried
     failed_before = {int(e["id"]): (e["row"], e["id"], e["url"], e["reason"])
                      for e in read_csv_dicts(errors_path) if e["id"].isdigit()
                      and not e["reason"].startswith(("bad ", SERVER_DOWN))}
     have = existing_images(args.out)
-    config = FetchConfig(retries=args.retries, read_timeout=args.timeout,
-                         max_bytes=args.max_bytes, max_rps=args.max_rps,
-                         stop_after=args.stop_after)
     try:
         open_csv(args.csv)[0].close()  # fail now, not mid-run, on a missing or wrong file
     except CsvFormatError as exc:
         cli.fail(exc)
+    choose_pace(args)
+    config = FetchConfig(retries=args.retries, read_timeout=args.timeout,
+                         max_bytes=args.max_bytes, max_rps=args.max_rps,
+                         stop_after=args.stop_after)
     total = count_lines(args.csv)
     total = min(total, args.limit) if args.limit else total
     counts, errors, streak = Counter(), [], []  # streak: errors since the last download

@@ -14,12 +14,12 @@ Examples:
 import collections
 import tempfile
 
-from tagger import cli
+from tagger import cli, locks
 from tagger.entry import stage
 from tagger.captions import write_text
 from tagger.inference import (DecodeStream, WorkerDied, choose, draw_job, find_pictures,
-                              load_tagger, mirror, open_pool, peek_input, plan_names,
-                              predict_stream, scores_json, with_suffix)
+                              load_tagger, mirror, missing_thresholds, open_pool, peek_input,
+                              plan_names, predict_stream, scores_json, with_suffix)
 from tagger.progress import bar, plural
 
 LISTED = 20  # pictures named after their whole file name that the summary lists one by one
@@ -94,6 +94,12 @@ def draw_all(args, tagger, stream, outputs, pool):
 def main(argv=None):
     args = parse_args(argv)
     check_out(args.inputs, args.out)
+    with locks.output_folder(args.out):
+        return draw(args)
+
+
+def draw(args):
+    """Predict and draw every picture (main's work, with --out locked when it exists)."""
     try:
         paths = find_pictures(args.inputs, skip_inside=args.out)
     except FileNotFoundError as exc:
@@ -136,6 +142,8 @@ def run(args, todo, outputs, pool, tmp):
         tagger = load_tagger(args.model or args.run)
     except (OSError, ValueError) as exc:
         cli.fail(exc)
+    if args.threshold is None and args.top_k is None and tagger.thresholds is None:
+        cli.fail(missing_thresholds(tagger, args.model or args.run, "--threshold or --top-k"))
     if stream is None or (tagger.image_size, tagger.fit) != spec:
         stream = DecodeStream(pool, todo, tagger.image_size, tagger.fit, **options)
     return draw_all(args, tagger, stream, outputs, pool)

@@ -5,7 +5,7 @@ Examples:
   python set_dic.py --min-count 500 --exclude translation_request comic
   python set_dic.py --top 100 --out my_dic.txt
 """
-from tagger import cli
+from tagger import cli, locks
 from tagger.counting import choose_tags, count_tags
 from tagger.entry import stage
 from tagger.fsutil import atomic_csv_writer, move_aside
@@ -38,6 +38,12 @@ def parse_args(argv=None):
 @stage
 def main(argv=None):
     args = parse_args(argv)
+    with locks.data_folder(args.data_dir):
+        return count_and_choose(args)
+
+
+def count_and_choose(args):
+    """Count the tags and write the dictionary (main's work, with the data folder locked)."""
     try:
         open_csv(args.csv)[0].close()
     except CsvFormatError as exc:

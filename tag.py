@@ -19,8 +19,8 @@ from tagger import cli
 from tagger.entry import stage
 from tagger.captions import CaptionStyle, ScoresFile, frequency_table, split_tags, write_text
 from tagger.inference import (IMAGE_SUFFIXES, DecodeStream, WorkerDied, choose, find_pictures,
-                              load_tagger, open_pool, peek_input, plan_names, predict_stream,
-                              with_suffix)
+                              load_tagger, missing_thresholds, open_pool, peek_input, plan_names,
+                              predict_stream, with_suffix)
 from tagger.progress import bar, plural
 
 LISTED = 20  # pictures named after their whole file name that the summary lists one by one
@@ -169,6 +169,8 @@ def run(args, todo, captions, to_caption, style, pool):
             tagger = load_tagger(args.model or args.run)
         except (OSError, ValueError) as exc:
             cli.fail(exc)
+        if args.threshold is None and tagger.thresholds is None:
+            cli.fail(missing_thresholds(tagger, args.model or args.run, "--threshold"))
         return tag_loaded(args, todo, captions, to_caption, style, pool, spec, stream, tagger,
                           progress)
 

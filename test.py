@@ -10,11 +10,12 @@ Examples:
   python test.py --run runs/tagger --csv data/new_posts.csv
   python test.py --run runs/tagger/export/onnx      # the ONNX export, with onnxruntime
 """
+import sys
 from collections import Counter
 
 import numpy as np
 
-from tagger import cli
+from tagger import cli, locks
 from tagger.dataset import load_examples, read_split
 from tagger.backends import open_tagger
 from tagger.entry import stage
@@ -56,6 +57,19 @@ def choose_data_dir(run, given):
     cli.fail(f"{run.path} was trained on the data folder {recorded[0] if recorded else '?'}"
              f"{where}, which is not there from {cli.Path.cwd()}; pass --data-dir with that "
              f"folder (the one holding labels.csv and anime_images/)")
+
+
+def check_image_size(run, data_dir):
+    """Refuse a data folder whose images deal.py made at another size or fit than the run's."""
+    trained_on = any(p.resolve() == data_dir.resolve() for p in run.trained_data_dirs())
+    if trained_on or not (data_dir / "deal_args.json").is_file():
+        return  # the folder it trained on: train.py may have resized its images on purpose
+    made = (cli.recorded_image_size(data_dir), cli.recorded_fit(data_dir))
+    if made != (run.image_size, run.fit):
+        cli.fail(f"{data_dir} holds {made[0]}x{made[0]} images ({made[1]}) but {run.path} was "
+                 f"trained on {run.image_size}x{run.image_size} ({run.fit}); run deal.py with "
+                 f"--image-size {run.image_size} --fit {run.fit} into another --data-dir, or "
+                 f"pass the data folder the run was trained on")
 
 
 def held_out_split(run, data_dir, which, limit):
@@ -165,14 +179,26 @@ def print_protocol(ids, scores, tags, keep, per_image, args):
 
 @stage
 def main(argv=None):
+    args = parse_args(argv)
+    with locks.run_folder(args.run):
+        return evaluate(args)
+
+
+def evaluate(args):
+    """Score the run (main's work, with the run folder locked: it writes RUN/eval)."""
     from tagger.evaluate import score, top_k_protocol, write_eval
 
-    args = parse_args(argv)
     try:
         run = open_tagger(args.model or args.run)
     except (OSError, ValueError) as exc:
         cli.fail(exc)
     data_dir = choose_data_dir(run, args.data_dir)
+    check_image_size(run, data_dir)
+    if run.thresholds is None:
+        print(f"warning: {args.run} has no thresholds.csv (train.py writes it when the run "
+              f"finishes); the numbers 'at tuned thresholds' use 0.5 for every tag",
+              file=sys.stderr)
+        run.thresholds = np.full(len(run.tags), 0.5)
     try:
         if args.csv:
             left_out = Counter()

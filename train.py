@@ -20,12 +20,13 @@ Examples:
       --batch-size 200 --schedule constant --warmup-epochs 0 --shift 0 --epochs 400 \
       --val-fraction 0.2 --test-fraction 0          # the original student project
 """
+import contextlib
 import sys
 import time
 
 import numpy as np
 
-from tagger import cli
+from tagger import cli, locks
 from tagger.dataset import load_examples, read_split, sample_table, split_ids, write_split
 from tagger.distributed import cluster_from_env, run_local_workers
 from tagger.entry import stage
@@ -188,6 +189,13 @@ def main(argv=None):
         cluster = cluster_from_env()
     except ValueError as exc:
         cli.fail(exc)
+    # the chief holds the run folder's lock; the other workers of its cluster share the run
+    with locks.run_folder(args.run) if cluster.is_chief else contextlib.nullcontext():
+        return train(args, cluster)
+
+
+def train(args, cluster):
+    """Train the run (main's work, with the run folder locked by the chief)."""
     if not check_run(args):
         return None
     try:

@@ -79,7 +79,8 @@ def _data_texts(d):
     dl, sd = d.get("download", {}), d.get("set_dic", {})
     return {
         "download-32": lambda: (
-            f"download at the default `--workers 32`: with 32 requests in flight and "
+            f"download at `--workers 32` (the default for a server on this machine): with 32 "
+            f"requests in flight and "
             f"{LATENCY_MS} ms each no client can pass 32 / 0.05 s = 640 thumbnails/s "
             f"({640 / dl['original']:.0f}x the original); download.py reached "
             f"{dl['project'][32]:,.0f}/s. Next step: more `--workers` where the server allows "

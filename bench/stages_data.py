@@ -76,7 +76,7 @@ def download_stage(b, thumbnails):
     raw = {t: rate(s[f"raw {t}"]) for t in threads}
     capacity, best = max(raw.values()), max(workers, key=proj.get)
     rows = [Row(f"download, {LATENCY * 1000:.0f} ms latency (`--workers {w}`"
-                f"{', the default' if w == 32 else ''})",
+                f"{', the default on this machine' if w == 32 else ''})",
                 per_second(orig, "thumbnails"), per_second(proj[w], "thumbnails"),
                 times(proj[w] / orig), ">= 20x", proj[w] / orig >= 20, f"download-{w}")
             for w in workers]

@@ -40,7 +40,8 @@ def inspect(args):
 
 
 def inspect_all(pictures, size, workers, on_done):
-    """Fill in each Picture's reason and hashes, decoding on `workers` processes."""
+    """Fill in each Picture's reason and hashes, decoding on `workers` processes; call
+    on_done(picture) as each is done."""
     items = list(pictures.values())
     work = [(p.entries[0], size) for p in items]
     if workers <= 1:
@@ -51,7 +52,7 @@ def inspect_all(pictures, size, workers, on_done):
     try:
         for picture, (reason, byte_hash, pixel_hash) in zip(items, results):
             picture.reason, picture.byte_hash, picture.pixel_hash = reason, byte_hash, pixel_hash
-            on_done()
+            on_done(picture)
     except BaseException:  # Ctrl-C or an error: stop the workers now, not after their queue
         if workers > 1:
             pool.terminate()

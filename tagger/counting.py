@@ -67,15 +67,15 @@ def count_tags(csv_path, limit=0, on_rows=None, workers=1, chunk_bytes=CHUNK_BYT
     f.close()
     columns = tuple(found[name] for name in REQUIRED_COLUMNS)
     tasks = [(str(csv_path), a, b, columns) for a, b in byte_ranges(csv_path, chunk_bytes)]
-    seen, line_offset, rows = 0, 1, 0
+    seen, seen_large, line_offset, rows = 0, frozenset(), 1, 0
     with process_pool(workers) as pool:
         for task, (part, part_bad, ids, n_lines, n_rows) in zip(tasks, pool.imap(_count_range, tasks)):
             counts.update(part)
             bad.extend(b._replace(row=b.row + line_offset) for b in part_bad)
-            repeated = ids & seen
-            if repeated:
+            repeated = (ids[0] & seen, ids[1] & seen_large)
+            if any(repeated):
                 _drop_repeated(task, repeated, line_offset, counts, bad)
-            seen |= ids
+            seen, seen_large = seen | ids[0], seen_large | ids[1]
             line_offset += n_lines
             rows += n_rows
             if on_rows:
@@ -89,7 +89,7 @@ def _drop_repeated(task, repeated, line_offset, counts, bad):
     path, start, end, columns = task
     lines, _ = _range_lines(path, start, end)
     for row in parse_lines(lines, columns, IdSet(), first_line_no=1 + line_offset):
-        if not isinstance(row, BadRow) and repeated >> row.id & 1:
+        if not isinstance(row, BadRow) and (repeated[0] >> row.id & 1 or row.id in repeated[1]):
             counts.subtract(row.tags)
             bad.append(BadRow(row.row, str(row.id), row.url,
                               "duplicate id (an earlier row has it; kept that one)"))

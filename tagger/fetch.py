@@ -1,4 +1,6 @@
-"""Concurrent, polite, resumable thumbnail downloads over pooled keep-alive connections."""
+"""Concurrent, polite, resumable thumbnail downloads over pooled keep-alive connections:
+a requests Session whose HTTPAdapter keeps urllib3's thread-safe pool and its Retry."""
+import ipaddress
 import logging
 import os
 import queue
@@ -8,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import urllib3
+import requests
+from requests.adapters import HTTPAdapter
 from urllib3.exceptions import (HTTPError, MaxRetryError, ProtocolError, ReadTimeoutError,
                                 ResponseError)
 from urllib3.util.retry import Retry
@@ -17,7 +20,7 @@ from .breaker import CircuitBreaker
 from .fsutil import atomic_write_bytes
 from .images import sniff_extension, truncated
 
-USER_AGENT = "anime-tagger/0.1 (Safebooru thumbnail downloader; urllib3)"
+USER_AGENT = "anime-tagger/0.1 (Safebooru thumbnail downloader; requests)"
 ERROR_HEADER = ("row", "id", "url", "reason")
 RETRY_STATUS = (429, 500, 502, 503, 504)
 SERVER_DOWN = "server down: "  # begins the reason of rows failed in an outage: a rerun retries them
@@ -76,13 +79,13 @@ class FetchConfig:
     user_agent: str = USER_AGENT
 
 
-def make_pool(config, maxsize, breaker=None):
-    """A thread-safe urllib3 PoolManager: keep-alive connections (up to `maxsize` per host),
-    retries with exponential backoff on connection errors, timeouts, 429 and 5xx (honouring
-    Retry-After), redirects followed; every failed attempt is reported to `breaker`.
-    requests would add ~0.35 ms of CPU per thumbnail on top of this (its session, hooks and
-    proxy lookup from the environment), a third of download.py's time at hundreds of
-    thumbnails a second."""
+def make_session(config, maxsize, breaker=None):
+    """A requests Session for many threads: keep-alive connections (up to `maxsize` per host)
+    in urllib3's thread-safe pool behind an HTTPAdapter, whose urllib3 Retry retries with
+    exponential backoff on connection errors, timeouts, 429 and 5xx (honouring
+    Retry-After); every failed attempt is reported to `breaker`. Proxy and .netrc settings
+    are not read from the environment on every request (trust_env off): that lookup was
+    most of requests' cost per thumbnail, and download.py never used a proxy."""
     retry = _Retry(
         total=config.retries, connect=config.retries, read=config.retries,
         status=config.retries, backoff_factor=config.backoff, backoff_max=30,
@@ -92,10 +95,13 @@ def make_pool(config, maxsize, breaker=None):
     # each retry is logged by urllib3 at WARNING, which would print over the progress bar;
     # what finally failed goes to download_errors.csv
     logging.getLogger("urllib3").setLevel(logging.ERROR)
-    return urllib3.PoolManager(
-        num_pools=16, maxsize=maxsize, retries=retry,
-        timeout=urllib3.Timeout(connect=config.connect_timeout, read=config.read_timeout),
-        headers={"User-Agent": config.user_agent, "Accept": "image/*"})
+    adapter = HTTPAdapter(pool_connections=16, pool_maxsize=maxsize, max_retries=retry)
+    session = requests.Session()
+    session.trust_env = False
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update({"User-Agent": config.user_agent, "Accept": "image/*"})
+    return session
 
 
 class RateLimiter:
@@ -126,6 +132,31 @@ class RateLimiter:
             raise Stopped()
 
 
+# What a public server tolerates from one client, and what this machine's own server takes.
+POLITE_WORKERS, POLITE_RPS = 8, 10.0
+LOOPBACK_WORKERS, LOOPBACK_RPS = 32, 0.0
+
+
+def is_loopback(url):
+    """True for a URL on this machine: localhost, 127.0.0.0/8 or ::1."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def default_pace(urls):
+    """(workers, requests per second) for these URLs: the polite defaults, lifted when every
+    one is on a loopback address (a local server, a test, the demo)."""
+    urls = [u for u in urls if not check_url(u)]
+    if urls and all(is_loopback(u) for u in urls):
+        return LOOPBACK_WORKERS, LOOPBACK_RPS
+    return POLITE_WORKERS, POLITE_RPS
+
+
 def check_url(url):
     """Return a reason if `url` is not an http(s) URL we may fetch, else None."""
     parts = urlsplit(url)
@@ -136,13 +167,14 @@ def check_url(url):
     return None
 
 
-def _read_body(response, max_bytes):
-    """Read a body, refusing bodies larger than max_bytes; a body shorter than its
-    Content-Length raises ProtocolError (urllib3 enforces the length)."""
-    declared = response.headers.get("Content-Length")
+def _read_body(raw, max_bytes):
+    """Read a body from urllib3's response under requests', refusing bodies larger than
+    max_bytes; a body shorter than its Content-Length raises ProtocolError (urllib3 enforces
+    the length)."""
+    declared = raw.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise ValueError(f"body of {int(declared):,} bytes is over --max-bytes {max_bytes:,}")
-    data = response.read(max_bytes + 1)
+    data = raw.read(max_bytes + 1, decode_content=True)
     if len(data) > max_bytes:
         raise ValueError(f"body is over --max-bytes {max_bytes:,}")
     return data
@@ -152,13 +184,17 @@ _BODY_ERRORS = (ProtocolError, ReadTimeoutError)
 
 
 def describe(exc):
-    """A one-line reason for a failed request: the cause rather than urllib3's wrapper."""
+    """A one-line reason for a failed request: the cause rather than requests' or urllib3's
+    wrappers."""
+    if isinstance(exc, requests.RequestException) and exc.args and \
+            isinstance(exc.args[0], BaseException):
+        exc = exc.args[0]
     if isinstance(exc, MaxRetryError) and exc.reason is not None:
         exc = exc.reason
     return f"{type(exc).__name__}: {exc}"
 
 
-def fetch_image(pool, url, config, limiter, breaker=None):
+def fetch_image(session, url, config, limiter, breaker=None):
     """GET one image; return (bytes, extension). Raises ValueError, urllib3 errors or Stopped."""
     breaker = breaker or CircuitBreaker(0)
     for attempt in range(config.retries + 1):
@@ -166,21 +202,22 @@ def fetch_image(pool, url, config, limiter, breaker=None):
         # urllib3's Retry covers everything up to the response headers (connect errors,
         # timeouts, 429/5xx with Retry-After); a body cut off or stalled midway is retried
         # here with the same exponential backoff.
-        response = pool.request("GET", url, preload_content=False)
+        response = session.get(url, stream=True,
+                               timeout=(config.connect_timeout, config.read_timeout))
         try:
-            if response.status not in RETRY_STATUS:
+            if response.status_code not in RETRY_STATUS:
                 breaker.succeeded()
-            if response.status != 200:
-                raise ValueError(f"HTTP {response.status} {response.reason}")
+            if response.status_code != 200:
+                raise ValueError(f"HTTP {response.status_code} {response.reason}")
             content_type = response.headers.get("Content-Type", "?")
             try:
-                data = _read_body(response, config.max_bytes)
+                data = _read_body(response.raw, config.max_bytes)
                 break
             except _BODY_ERRORS as exc:
                 if breaker.failed("no answer", describe(exc)) or attempt == config.retries:
                     raise
         finally:
-            response.release_conn()
+            response.raw.release_conn()  # back to the pool (Response.close() would drop it)
         limiter.sleep(min(30.0, config.backoff * 2 ** attempt))
     if not data:
         raise ValueError("empty body")
@@ -217,7 +254,7 @@ class Downloader:
         self._stop = threading.Event()
         self.breaker = CircuitBreaker(config.stop_after)
         self._limiter = RateLimiter(config.max_rps, self._stop)
-        self._pool = make_pool(config, maxsize=workers, breaker=self.breaker)
+        self._session = make_session(config, maxsize=workers, breaker=self.breaker)
 
     def stop(self):
         self._stop.set()
@@ -226,11 +263,11 @@ class Downloader:
         """Fetch one post's thumbnail to <id>.<ext>; return None or the failure reason.
         Raises Stopped if the run was stopped first."""
         try:
-            data, ext = fetch_image(self._pool, post.url, self.config, self._limiter,
+            data, ext = fetch_image(self._session, post.url, self.config, self._limiter,
                                     self.breaker)
         except ValueError as exc:
             return str(exc)
-        except (HTTPError, OSError) as exc:
+        except (HTTPError, OSError) as exc:  # requests' exceptions are OSErrors
             return describe(exc)
         if self._stop.is_set():
             raise Stopped()

@@ -2,9 +2,13 @@
 import contextlib
 import csv
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
+
+
+TEMPORARY_NAME = re.compile(r"^\..+\.\d+-\d+\.(part|keras|png)$")  # atomic_path's names
 
 
 @contextlib.contextmanager
@@ -20,10 +24,32 @@ def atomic_path(path, suffix=".part"):
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename == str(tmp):
+            exc.filename = str(path)  # a full disk is reported for the file a person knows
         raise
+
+
+def clear_temporaries(folder, depth=1):
+    """Remove atomic_path's temporary files from `folder` and its sub-folders down to `depth`
+    levels: what a killed run was writing. Call it only while no one else writes there (with
+    the folder's lock held). Return how many were removed."""
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            if depth > 1:
+                removed += clear_temporaries(entry.path, depth - 1)
+        elif TEMPORARY_NAME.match(entry.name):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed += 1
+    return removed
 
 
 def atomic_write_bytes(path, data):

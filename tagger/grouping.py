@@ -7,6 +7,7 @@ from pathlib import Path
 from .entry import process_pool
 from .fsutil import atomic_path, link_or_copy
 from .images import fit_square, load_rgb
+from .tags import folder_map, folder_to_tag, load_dic
 
 LABELS_HEADER = ("id", "path", "tags")
 JPEG_QUALITY = 95
@@ -29,10 +30,11 @@ def process(job):
     """Resize one image and link it into its tag folders; return (job, error or None)."""
     try:
         img = fit_square(load_rgb(job.src), job.size, job.fit)
-        with atomic_path(job.dst) as tmp:
-            img.save(tmp, "JPEG", quality=JPEG_QUALITY)
     except Exception as exc:  # any undecodable input is recorded, never fatal
         return job, f"unreadable: {type(exc).__name__}: {exc}"
+    # writing can fail only on our side (a full disk, say): that stops the run
+    with atomic_path(job.dst) as tmp:
+        img.save(tmp, "JPEG", quality=JPEG_QUALITY)
     for link in job.links:
         link_or_copy(job.dst, link)
     return job, None
@@ -78,3 +80,44 @@ def image_paths(root):
             for entry in os.scandir(folder.path):
                 if entry.is_file() and not entry.name.startswith("."):
                     yield Path(entry.path)
+
+
+def folder_tags(data_dir, folders):
+    """Map each tag-folder name under DATA_DIR/anime_images to its tag.
+
+    Names are decoded where they can be; a name shortened with a hash (a tag longer than a
+    file name may be) is found among the tags of labels.csv and of the dictionaries deal.py
+    may have used. Raises ValueError naming a folder no tag explains."""
+    data_dir = Path(data_dir)
+    known = {}
+    for dic in _dictionaries(data_dir):
+        try:
+            known.update(folder_map(load_dic(dic)))
+        except ValueError:  # an empty dictionary explains no folder
+            pass
+    for _, tags in read_labels(data_dir / "labels.csv").values():
+        known.update(folder_map(tags))
+    found = {}
+    for name in folders:
+        if name in known:
+            found[name] = known[name]
+        elif "%~" not in name:
+            found[name] = folder_to_tag(name)
+        else:
+            raise ValueError(f"{data_dir / 'anime_images' / name}: a shortened tag folder whose "
+                             f"tag is in neither labels.csv nor the dictionary; run deal.py "
+                             f"again, or move the folder out of anime_images/")
+    return found
+
+
+def _dictionaries(data_dir):
+    """The dictionary files deal.py may have read: the one it recorded and DATA_DIR/dic.txt."""
+    import json
+
+    paths = [data_dir / "dic.txt"]
+    args = data_dir / "deal_args.json"
+    if args.is_file():
+        recorded = json.loads(args.read_text()).get("dic")
+        if recorded:
+            paths.append(Path(recorded))
+    return [p for p in dict.fromkeys(paths) if p.is_file()]

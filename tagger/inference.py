@@ -239,6 +239,12 @@ def choose(scores, tags, thresholds=None, threshold=None, top_k=None):
     return [(tags[j], float(scores[j])) for j in order if scores[j] >= limits[j]]
 
 
+def missing_thresholds(tagger, source, other_choices):
+    """The error for tags to be chosen by tuned thresholds that the tagger lacks."""
+    return (f"{source} has no thresholds.csv (train.py writes it when the run finishes), so "
+            f"there are no tuned thresholds to choose tags by; pass {other_choices} instead")
+
+
 def scores_json(tags, scores):
     """Every tag's score, as draw.py's --json writes them."""
     return json.dumps({t: round(float(s), 5) for t, s in zip(tags, scores)}, indent=1) + "\n"

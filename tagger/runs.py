@@ -62,7 +62,12 @@ def trained_data_dirs(settings):
 
 
 def load_run(path):
-    """Load RUN/model.keras with the dic.txt and thresholds.csv it was trained with."""
+    """Load RUN/model.keras with the dic.txt and thresholds.csv it was trained with.
+
+    Raises FileNotFoundError or ValueError, one line naming the file and what to do, for a
+    missing or damaged model, a dictionary or args.json that does not match the model, and
+    a damaged thresholds.csv. A missing thresholds.csv gives thresholds None: only the
+    uses of tuned thresholds need it (draw.py --tuned refuses, test.py scores at 0.5)."""
     path = Path(path)
     if not (path / "model.keras").is_file():
         raise FileNotFoundError(f"{path}/model.keras not found: train first (python train.py "
@@ -75,16 +80,60 @@ def load_run(path):
                                 f"trained (image size, fit, data folder): copy it from the run "
                                 f"folder train.py wrote, or train again (python train.py --run "
                                 f"{path} --overwrite)")
-    settings = json.loads((path / "args.json").read_text())
-    thresholds = np.full(len(tags), 0.5)
-    if (path / "thresholds.csv").is_file():
-        with open(path / "thresholds.csv", newline="") as f:
-            by_tag = {r["tag"]: float(r["threshold"]) for r in csv.DictReader(f)}
-        thresholds = np.array([by_tag.get(t, 0.5) for t in tags])
+    settings = _read_settings(path / "args.json")
     # predicting needs no loss or optimiser; so a --loss asl model loads in a fresh process
     # without its custom loss class (tagger.training registers it for keras.models.load_model)
-    model = keras.models.load_model(path / "model.keras", compile=False)
-    return Run(path, model, tags, thresholds, settings)
+    try:
+        model = keras.models.load_model(path / "model.keras", compile=False)
+    except Exception as exc:  # a cut-off zip, another file under the name: many errors
+        raise ValueError(f"{path}/model.keras cannot be read ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}); it is damaged or "
+                         f"incomplete: train again (python train.py --run {path} --overwrite) "
+                         f"or copy it again") from None
+    _check_shapes(path, model, tags, settings)
+    return Run(path, model, tags, _read_thresholds(path / "thresholds.csv", tags), settings)
+
+
+def _read_settings(path):
+    try:
+        settings = json.loads(path.read_text())
+        int(settings["image_size"])
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{path} is damaged or has no image_size; copy it again from the run "
+                         f"folder train.py wrote") from None
+    return settings
+
+
+def _read_thresholds(path, tags):
+    """Per-tag thresholds in dictionary order, or None without thresholds.csv."""
+    if not path.is_file():
+        return None
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            by_tag = {r["tag"]: float(r["threshold"]) for r in csv.DictReader(f)}
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{path} is damaged (rows of tag,threshold expected); delete it to "
+                         f"score at 0.5, or train again") from None
+    missing = [t for t in tags if t not in by_tag]
+    if missing:
+        raise ValueError(f"{path} has no threshold for {len(missing)} of the dictionary's tags "
+                         f"({missing[0]!r}, ...): it belongs to another run; delete it or copy "
+                         f"the right one")
+    return np.array([by_tag[t] for t in tags])
+
+
+def _check_shapes(path, model, tags, settings):
+    """The model must output one score per dictionary tag and take the recorded image size."""
+    outputs = model.output_shape[-1]
+    if outputs != len(tags):
+        raise ValueError(f"{path}/dic.txt has {len(tags)} tags but model.keras outputs "
+                         f"{outputs} scores: the two come from different runs; copy the "
+                         f"dic.txt the model was trained with (train.py writes it beside it)")
+    size = model.input_shape[1]
+    if size is not None and size != int(settings["image_size"]):
+        raise ValueError(f"{path}/args.json says {settings['image_size']}x"
+                         f"{settings['image_size']} images but model.keras takes {size}x{size}: "
+                         f"they come from different runs; copy the args.json it was trained with")
 
 
 def prepare_batches(sources, size, fit, batch_size, on_error):

@@ -8,6 +8,7 @@ REQUIRED_COLUMNS = ("id", "preview_url", "tags")
 HEADER = ("id", "created_at", "rating", "score", "sample_url", "sample_width",
           "sample_height", "preview_url", "tags")
 _MAX_FIELD = 10 * 1024 * 1024  # a tag string longer than 10 MB is a broken row, not a post
+MAX_ID = 2**63 - 1  # ids are int64 in training and test (Safebooru's are below 10 million)
 
 
 class CsvFormatError(ValueError):
@@ -91,6 +92,8 @@ def _parse(row_no, fields, columns, seen_ids):
     if not raw_id.isdigit() or not raw_id.isascii():
         return BadRow(row_no, raw_id, url, "id is not a positive integer")
     post_id = int(raw_id)
+    if post_id > MAX_ID:
+        return BadRow(row_no, raw_id, url, f"id is over {MAX_ID:,} (2**63 - 1)")
     if seen_ids.add(post_id):
         return BadRow(row_no, raw_id, url, "duplicate id (an earlier row has it; kept that one)")
     tag_tuple = split_tags(tags)
@@ -109,11 +112,9 @@ class IdSet:
         self._large = set()
 
     def ids(self):
-        """Every id recorded, as one big integer bitmap (bit i set for id i)."""
-        bits = int.from_bytes(self._bits, "little")
-        for post_id in self._large:
-            bits |= 1 << post_id
-        return bits
+        """Every id recorded: (an integer bitmap of the small ones, bit i set for id i; a
+        frozenset of the large ones, which a bitmap would need exabytes for)."""
+        return int.from_bytes(self._bits, "little"), frozenset(self._large)
 
     def add(self, post_id):
         """Record `post_id`; return True if it was already seen."""

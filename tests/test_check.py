@@ -87,15 +87,22 @@ def test_delete_removes_instead_of_quarantine(data_dir):
     assert read_csv(data_dir / "deleted.csv")[0]["entry"] == "a/2.jpg"
 
 
-def test_rerun_changes_nothing_and_prints_table(data_dir, capsys):
+def test_rerun_changes_nothing_and_says_so_until_the_folders_change(data_dir, capsys):
     out = build(data_dir, n=6)
     run(data_dir, "--max-per-tag", "4")
     first = {f: sorted(os.listdir(out / f)) for f in "abc"}
+    report = (data_dir / "check_report.csv").read_bytes()
     capsys.readouterr()
     run(data_dir, "--max-per-tag", "4")
     assert {f: sorted(os.listdir(out / f)) for f in "abc"} == first
+    assert (data_dir / "check_report.csv").read_bytes() == report  # the first run's counts
+    assert "already checked with these settings" in capsys.readouterr().out
+    run(data_dir, "--max-per-tag", "5")  # other settings: checked again
     text = capsys.readouterr().out
     assert "before" in text and "capped 0 entries" in text
+    (out / "a" / "1.jpg").unlink()  # the folders changed: checked again
+    run(data_dir, "--max-per-tag", "5")
+    assert "before" in capsys.readouterr().out
 
 
 def test_without_deal_output_is_a_clear_error(data_dir, capsys):

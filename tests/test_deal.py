@@ -202,3 +202,14 @@ def test_a_run_that_made_nothing_records_no_size(data_dir):
     (data_dir / "images" / "1.jpg").write_bytes(image_bytes())
     assert run(data_dir, "--image-size", "100")["resized"] == 1  # not refused for "64"
     assert Image.open(data_dir / "resized" / "1.jpg").size == (100, 100)
+
+
+def test_a_run_killed_after_its_last_resize_is_finished_without_resizing(data_dir):
+    make_downloaded(data_dir, posts(), ["1girl", "smile"])
+    run(data_dir, "--image-size", "40")
+    expected = {n: (data_dir / n).read_bytes() for n in ("labels.csv", "deal_args.json")}
+    for name in expected:  # what kill -9 after the last resize, before the end, leaves out
+        (data_dir / name).unlink()
+    counts = run(data_dir, "--image-size", "40")
+    assert counts["resized"] == 0 and counts["already done"] == 3
+    assert {n: (data_dir / n).read_bytes() for n in expected} == expected
