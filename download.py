@@ -97,6 +97,7 @@ def choose_pace(args):
 @stage
 def main(argv=None):
     args = parse_args(argv)
+    args.data_dir.mkdir(parents=True, exist_ok=True)  # so a first download holds its lock too
     with locks.data_folder(args.data_dir):
         return download(args)
 
@@ -135,7 +136,8 @@ def download(args):
     posts = plan(read_rows(args.csv, args.limit), have, failed_before, args.retry_failed,
                  counts, errors, lambda: progress.update(1))
     downloader = Downloader(args.out, config, args.workers)
-    try:
+    cli.record_images_dir(args.data_dir, args)  # where deal.py and test.py will look, even
+    try:                                         # after a kill: it names an empty folder at worst
         downloader.run(posts, on_done)
         if not downloader.breaker.tripped:
             progress.total = progress.n  # every row is done: the line count was an estimate
@@ -146,8 +148,6 @@ def download(args):
             errors[i] = errors[i][:3] + (SERVER_DOWN + errors[i][3],)
         with atomic_csv_writer(errors_path, ERROR_HEADER) as writer:
             writer.writerows(sorted(errors, key=lambda e: int(e[0] or 0)))
-    if counts["downloaded"] or counts["already present"]:
-        cli.record_images_dir(args.data_dir, args)  # where deal.py and test.py will look
     print(summary(counts, errors_path, args.out))
     if downloader.breaker.tripped:
         cli.fail(f"stopped early: {downloader.breaker.tripped}. The server looks down or is "

@@ -61,7 +61,7 @@ def choose_data_dir(run, given):
 
 def check_image_size(run, data_dir):
     """Refuse a data folder whose images deal.py made at another size or fit than the run's."""
-    trained_on = any(p.resolve() == data_dir.resolve() for p in run.trained_data_dirs())
+    trained_on = any(p.resolve() == data_dir.resolve() for p in trained_data_dirs(run.settings))
     if trained_on or not (data_dir / "deal_args.json").is_file():
         return  # the folder it trained on: train.py may have resized its images on purpose
     made = (cli.recorded_image_size(data_dir), cli.recorded_fit(data_dir))
@@ -180,7 +180,8 @@ def print_protocol(ids, scores, tags, keep, per_image, args):
 @stage
 def main(argv=None):
     args = parse_args(argv)
-    with locks.run_folder(args.run):
+    # the folder test.py writes eval/ into: the run's, or the --model file's
+    with locks.run_folder(args.model.parent if args.model else args.run):
         return evaluate(args)
 
 
@@ -195,7 +196,7 @@ def evaluate(args):
     data_dir = choose_data_dir(run, args.data_dir)
     check_image_size(run, data_dir)
     if run.thresholds is None:
-        print(f"warning: {args.run} has no thresholds.csv (train.py writes it when the run "
+        print(f"warning: {args.model or args.run} has no thresholds.csv (train.py writes it when the run "
               f"finishes); the numbers 'at tuned thresholds' use 0.5 for every tag",
               file=sys.stderr)
         run.thresholds = np.full(len(run.tags), 0.5)

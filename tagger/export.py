@@ -72,6 +72,10 @@ def graph_for(run, fmt, thresholds, tool_threshold, resize):
     """The Keras model to write for `fmt`, and the side of the square pictures it takes."""
     if fmt != "wd14":
         return run.model, run.image_size
+    if thresholds == "tuned" and run.thresholds is None:
+        raise ValueError(f"{run.path} has no thresholds.csv (train.py writes it when the run "
+                         f"finishes), so there are no tuned thresholds to fold; finish the run, "
+                         f"or export with --thresholds none")
     shift = folded_bias_shift(run.thresholds, tool_threshold) if thresholds == "tuned" else None
     return wd14_model(run.model, run.image_size, shift, resize), WD14_SIZE
 

@@ -146,6 +146,8 @@ def epochs(cfg, loop, train_batches, steps, val_ds, log, checkpoints, start, bes
     """The epoch loop: train, validate, keep the best model, record, checkpoint, stop early."""
     best, wait = best_wait
     ckpt_dir, best_path = paths
+    if cfg.patience and wait >= cfg.patience:
+        return  # it had stopped early before a kill cut finish() short: nothing more to train
     for epoch in range(start, cfg.epochs):
         t0 = time.time()
         with bar(steps, f"epoch {epoch + 1}/{cfg.epochs}", "step") as progress:
@@ -206,7 +208,7 @@ def _clear_working_files(run):
     the TFRecord shards (a copy of the training images)."""
     import shutil
 
-    shutil.rmtree(run / "checkpoints", ignore_errors=True)
     shutil.rmtree(run / "records", ignore_errors=True)
     if (run / "best.keras").exists():
         os.remove(run / "best.keras")
+    shutil.rmtree(run / "checkpoints", ignore_errors=True)  # last: until then, not "trained"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .runs import read_thresholds  # TensorFlow-free: runs.py imports Keras only to load
 from .tags import load_dic
 
 RATING_CATEGORY = "9"
@@ -75,15 +76,6 @@ def read_selected_tags(path):
     if not rows or not {"name", "category"} <= set(rows[0]):
         raise ValueError(f"{path}: not a WD14 tag list (needs the columns name and category)")
     return [r["name"] for r in rows], [r["category"].strip() for r in rows]
-
-
-def read_thresholds(path, tags):
-    """Per-tag thresholds from thresholds.csv (tag,threshold), 0.5 where absent."""
-    if not Path(path).is_file():
-        return np.full(len(tags), 0.5)
-    with open(path, newline="", encoding="utf-8") as f:
-        by_tag = {r["tag"]: float(r["threshold"]) for r in csv.DictReader(f)}
-    return np.array([by_tag.get(t, 0.5) for t in tags])
 
 
 def _session(model_file):

@@ -91,7 +91,7 @@ def load_run(path):
                          f"incomplete: train again (python train.py --run {path} --overwrite) "
                          f"or copy it again") from None
     _check_shapes(path, model, tags, settings)
-    return Run(path, model, tags, _read_thresholds(path / "thresholds.csv", tags), settings)
+    return Run(path, model, tags, read_thresholds(path / "thresholds.csv", tags), settings)
 
 
 def _read_settings(path):
@@ -104,7 +104,7 @@ def _read_settings(path):
     return settings
 
 
-def _read_thresholds(path, tags):
+def read_thresholds(path, tags):
     """Per-tag thresholds in dictionary order, or None without thresholds.csv."""
     if not path.is_file():
         return None
