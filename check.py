@@ -70,12 +70,15 @@ def main(argv=None):
 
 def check(args):
     """Check, dedupe and cap the tag folders (main's work, with the data folder locked)."""
-    if args.restore:
-        return restore(args.data_dir)
     unfinished = unfinished_plan(args.data_dir)
     if unfinished:  # a killed run had decided everything: make exactly its changes
-        print(f"finishing the check a stopped run had begun in {args.data_dir}")
-        return carry_out(args.data_dir, unfinished)
+        print(f"finishing the check a stopped run had begun in {args.data_dir} (with its "
+              f"settings: {unfinished['settings']}); run check.py again for other settings")
+        carried = carry_out(args.data_dir, unfinished)
+        if not args.restore:
+            return carried
+    if args.restore:  # after any unfinished plan, so that restoring undoes all of it
+        return restore(args.data_dir)
     root = args.data_dir / "anime_images"
     paths = list(image_paths(root))
     if not paths:

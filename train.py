@@ -183,7 +183,8 @@ def main(argv=None):
         argv = list(sys.argv[1:] if argv is None else argv)
         code = run_local_workers(__file__, [*argv, "--local-workers", "0"], local_workers)
         if code:
-            cli.fail(f"a worker failed (exit code {code}); give the same command to resume")
+            again = "the same command without --overwrite" if args.overwrite else "the same command"
+            cli.fail(f"a worker failed (exit code {code}); give {again} to resume")
         return None
     try:
         cluster = cluster_from_env()

@@ -108,3 +108,26 @@ def test_check_decodes_again_only_what_a_killed_run_had_not(tmp_path, monkeypatc
     assert "reused 7 pictures a stopped run had decoded" in capsys.readouterr().out
     assert len(decoded) == 12 - 7  # one file per id
     assert not (data / ".check_inspected.jsonl").exists()
+
+
+def test_restore_after_a_killed_check_undoes_all_it_had_begun(tmp_path, monkeypatch, capsys):
+    pristine = dealt(tmp_path / "pristine" / "data")
+    data = dealt(tmp_path / "killed" / "data")
+    real_move, moved = shutil.move, []
+
+    def move_then_die(src, dst):
+        if len(moved) == 1:
+            raise KeyboardInterrupt  # the plan is on disk, one move made
+        moved.append(dst)
+        return real_move(src, dst)
+
+    monkeypatch.setattr("tagger.check_plan.shutil.move", move_then_die)
+    with pytest.raises(SystemExit):
+        check.main(["--data-dir", str(data), "--workers", "1", "--max-per-tag", "5"])
+    monkeypatch.undo()
+    check.main(["--data-dir", str(data), "--restore"])
+    assert not (data / ".check_plan.json").exists()  # not carried out later, over the restore
+    entries = sorted(str(p.relative_to(data / "anime_images"))
+                     for p in (data / "anime_images").rglob("*.jpg"))
+    assert entries == sorted(str(p.relative_to(pristine / "anime_images"))
+                             for p in (pristine / "anime_images").rglob("*.jpg"))
