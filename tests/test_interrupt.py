@@ -97,7 +97,7 @@ def test_train_stops_between_steps_and_keeps_its_checkpoint(tmp_path):
     run = tmp_path / "runs" / "r"
     with Terminal("train.py", "--data-dir", data, "--run", run, "--batch-size", "16",
                   "--epochs", "300", "--patience", "0") as term:
-        term.wait_for(r"Epoch 2/300", timeout=120)
+        term.wait_for(r"epoch 2/300", timeout=120)  # the training loop's bar
         assert_stopped(term, term.ctrl_c(), within=20)
     assert len(read_csv(run / "history.csv")) >= 1  # the finished epochs are kept
     assert (run / "checkpoints").is_dir()  # and the same command resumes from them
