@@ -19,10 +19,8 @@ from tagger.entry import stage
 from tagger.captions import write_text
 from tagger.inference import (DecodeStream, WorkerDied, choose, draw_job, find_pictures,
                               load_tagger, mirror, missing_thresholds, open_pool, peek_input,
-                              plan_names, predict_stream, scores_json, with_suffix)
+                              plan_names, predict_stream, renamed_lines, scores_json, with_suffix)
 from tagger.progress import bar, plural
-
-LISTED = 20  # pictures named after their whole file name that the summary lists one by one
 
 
 def parse_args(argv=None):
@@ -118,11 +116,8 @@ def draw(args):
         pool.shutdown(wait=False, cancel_futures=True)
     for path, error in failed:
         print(f"{path}: skipped, not a readable picture ({error})")
-    for path in renamed[:LISTED]:
-        print(f"{path}: shares its stem with another picture in its folder; drawn as "
-              f"{outputs[path][0].name}")
-    if len(renamed) > LISTED:
-        print(f"... and {len(renamed) - LISTED:,} more pictures whose stems clash")
+    for line in renamed_lines(renamed, "drawn", lambda p: outputs[p][0].name):
+        print(line)
     print(f"drew tags on {plural(drawn, 'picture')} into {args.out}"
           + f", already drawn {len(paths) - len(todo):,} (skipped; --overwrite to redo)"
           + (f", skipped {len(failed):,} unreadable" if failed else "")

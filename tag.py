@@ -20,10 +20,8 @@ from tagger.entry import stage
 from tagger.captions import CaptionStyle, ScoresFile, frequency_table, split_tags, write_text
 from tagger.inference import (IMAGE_SUFFIXES, DecodeStream, WorkerDied, choose, find_pictures,
                               load_tagger, missing_thresholds, open_pool, peek_input, plan_names,
-                              predict_stream, with_suffix)
+                              predict_stream, renamed_lines, with_suffix)
 from tagger.progress import bar, plural
-
-LISTED = 20  # pictures named after their whole file name that the summary lists one by one
 
 
 def parse_args(argv=None):
@@ -105,11 +103,7 @@ def tag_all(args, tagger, stream, captions, to_caption, scores, style, progress)
 def summary(args, tagged, skipped, failed, renamed, captions):
     """The closing lines: what was written, skipped, refused, and renamed."""
     lines = [f"{path}: skipped, not a readable picture ({error})" for path, error in failed]
-    for path in renamed[:LISTED]:
-        lines.append(f"{path}: shares its stem with another picture in its folder; captioned "
-                     f"as {captions[path].name}")
-    if len(renamed) > LISTED:
-        lines.append(f"... and {len(renamed) - LISTED:,} more pictures whose stems clash")
+    lines += renamed_lines(renamed, "captioned", lambda p: captions[p].name)
     text = (f"captioned {plural(tagged, 'picture')} ({args.caption_extension} beside each)"
             f", already captioned {len(skipped):,} (skipped; --overwrite or --append to redo)")
     if failed:

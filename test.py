@@ -102,7 +102,7 @@ def csv_rows(run, data_dir, csv_path, limit, left_out):
     ids, sources, labels = [], [], []
     for row in read_rows(csv_path):
         reason = ("bad row" if isinstance(row, BadRow) else "trained on" if row.id in trained
-                  else f"not downloaded (not in {data_dir / 'images'})"
+                  else f"not downloaded (not in {images_dir})"
                   if row.id not in images else None)
         if reason:
             left_out[reason] += 1

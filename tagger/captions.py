@@ -34,9 +34,8 @@ class CaptionStyle:
     def tags(self, chosen):
         """Caption tags from [(tag, score)] most likely first: undesired ones left out,
         at most max_tags, then the always-first ones moved to the front in their order."""
-        names = [display_name(t, self.remove_underscore) for t, _ in chosen
-                 if t not in self.undesired
-                 and display_name(t, self.remove_underscore) not in self.undesired]
+        shown = [(t, display_name(t, self.remove_underscore)) for t, _ in chosen]
+        names = [n for t, n in shown if t not in self.undesired and n not in self.undesired]
         if self.max_tags:
             names = names[:self.max_tags]
         first = [display_name(t, self.remove_underscore) for t in self.always_first]

@@ -40,11 +40,9 @@ def write_saved_model(model, folder):
 
 
 def run_onnx(path):
-    import onnxruntime
+    from .onnx_run import onnx_session
 
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = onnx_session(path)
     name = session.get_inputs()[0].name
     return lambda batch: session.run(None, {name: batch})
 

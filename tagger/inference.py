@@ -61,6 +61,19 @@ def mirror(inputs, out):
     return lambda path: Path(out) / path.resolve().parent.relative_to(root)
 
 
+LISTED = 20  # pictures named after their whole file name that a summary lists one by one
+
+
+def renamed_lines(renamed, verb, name_of):
+    """Summary lines for the pictures whose stems clash: each of the first LISTED with the
+    name it was `verb` as (`name_of(path)`), then how many more."""
+    lines = [f"{path}: shares its stem with another picture in its folder; {verb} as "
+             f"{name_of(path)}" for path in renamed[:LISTED]]
+    if len(renamed) > LISTED:
+        lines.append(f"... and {len(renamed) - LISTED:,} more pictures whose stems clash")
+    return lines
+
+
 def plan_names(paths, folder_of):
     """{path: output name without suffix}, and the paths not named after their stem.
 

@@ -78,7 +78,8 @@ def read_selected_tags(path):
     return [r["name"] for r in rows], [r["category"].strip() for r in rows]
 
 
-def _session(model_file):
+def onnx_session(model_file):
+    """An onnxruntime session on the CPU that logs errors only."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -97,7 +98,7 @@ def open_onnx(path):
     model_file = find_onnx_file(path)
     folder = model_file.parent
     info = _export_info(folder)
-    session = _session(model_file)
+    session = onnx_session(model_file)
     shape = session.get_inputs()[0].shape
     if (folder / "selected_tags.csv").is_file():
         names, categories = read_selected_tags(folder / "selected_tags.csv")
