@@ -81,11 +81,13 @@ def packed(cfg, paths, targets, strategy, cluster):
     folder = str(cfg.run / "records")
     print(f"the images do not fit --cache-mb {cfg.cache_mb}: training reads them from TFRecord "
           f"shards in {folder} (--tfrecords)", flush=True)
-    if cluster.is_chief and existing_records(folder, paths, targets) is None:
+    records = existing_records(folder, paths, targets) if cluster.is_chief else None
+    if cluster.is_chief and records is None:
         with bar(len(paths), "packing images into TFRecord shards", "image") as progress:
-            write_records(folder, paths, targets, max(16, 4 * cluster.num_workers), progress)
+            records = write_records(folder, paths, targets, max(16, 4 * cluster.num_workers),
+                                    progress)
     barrier(strategy, cluster)  # the others wait for the chief's shards
-    return existing_records(folder, paths, targets)
+    return records if cluster.is_chief else existing_records(folder, paths, targets)
 
 
 def first_images(dataset, n=8):

@@ -36,6 +36,11 @@ def _example(data, target):
 
 def existing_records(folder, paths, targets):
     """The shard files in `folder` if they hold exactly these images and targets, else None."""
+    return _recorded_shards(folder, fingerprint(paths, targets))
+
+
+def _recorded_shards(folder, digest):
+    """The shard files in `folder` if its manifest has this fingerprint, else None."""
     import tensorflow as tf
 
     manifest = f"{folder}/{MANIFEST}"
@@ -43,7 +48,7 @@ def existing_records(folder, paths, targets):
         return None
     with tf.io.gfile.GFile(manifest) as f:
         recorded = json.load(f)
-    if recorded.get("fingerprint") != fingerprint(paths, targets):
+    if recorded.get("fingerprint") != digest:
         return None
     return [f"{folder}/{name}" for name in recorded["shards"]]
 
@@ -56,7 +61,8 @@ def write_records(folder, paths, targets, n_shards=16, progress=None):
     """
     import tensorflow as tf
 
-    found = existing_records(folder, paths, targets)
+    digest = fingerprint(paths, targets)  # one stat per image: worked out once
+    found = _recorded_shards(folder, digest)
     if found is not None:
         return found
     tf.io.gfile.makedirs(folder)
@@ -71,7 +77,7 @@ def write_records(folder, paths, targets, n_shards=16, progress=None):
                 if progress is not None:
                     progress.update(1)
         tf.io.gfile.rename(tmp, f"{folder}/{name}", overwrite=True)
-    manifest = {"fingerprint": fingerprint(paths, targets), "shards": names,
+    manifest = {"fingerprint": digest, "shards": names,
                 "examples": len(paths), "n_tags": int(np.shape(targets)[1])}
     with tf.io.gfile.GFile(f"{folder}/.{MANIFEST}.part", "w") as f:
         json.dump(manifest, f, indent=1)
