@@ -17,7 +17,8 @@ from pathlib import Path
 from .checking import by_folder, choose_capped, inspect_all
 from .fsutil import atomic_csv_writer, atomic_path, read_csv_dicts
 from .grouping import image_paths
-from .journal import Journal, read_plan, write_plan
+from .journal import Journal, discard_plan, read_plan, write_plan
+from .removals import CAPPED, CAPPED_HEADER, DELETED, REASONS, REASONS_HEADER
 
 PLAN = ".check_plan.json"
 INSPECTED = ".check_inspected.jsonl"
@@ -105,14 +106,14 @@ def make_plan(data_dir, paths, pictures, duplicates, tag_of, settings):
         counts = (removed["invalid", folder], removed["duplicate", folder],
                   len(capped.get(folder, ())))
         rows.append((tag_of[folder], before[folder], *counts, before[folder] - sum(counts)))
-    log_name = "deleted.csv" if delete else "quarantine/reasons.csv"
-    old_capped = [(r["tag"], r["id"]) for r in read_csv_dicts(data_dir / "capped.csv")]
+    log_name = DELETED if delete else REASONS
+    old_capped = [(r["tag"], r["id"]) for r in read_csv_dicts(data_dir / CAPPED)]
     old_log = [(r["entry"], r["moved_to"], r["reason"])
                for r in read_csv_dicts(data_dir / log_name)]
     files = {"check_report.csv": (REPORT_HEADER, rows),
-             "capped.csv": (("tag", "id"), old_capped + sorted(
+             CAPPED: (CAPPED_HEADER, old_capped + sorted(
                  (tag_of[f], p.stem) for f, ps in capped.items() for p in ps)),
-             log_name: (("entry", "moved_to", "reason"), old_log + log)}
+             log_name: (REASONS_HEADER, old_log + log)}
     unlinks = sorted(p.relative_to(root).as_posix() for ps in capped.values() for p in ps)
     return {"settings": settings, "moves": moves, "unlinks": unlinks, "files": files,
             "lines": _table(rows, log, data_dir / log_name, data_dir, len(unlinks), max_per_tag,
@@ -171,5 +172,5 @@ def carry_out(data_dir, plan):
     for line in plan["lines"]:
         print(line)
     Journal(data_dir / INSPECTED).discard()
-    (data_dir / PLAN).unlink()
+    discard_plan(data_dir / PLAN)
     return plan

@@ -12,23 +12,24 @@ from pathlib import Path
 from .fsutil import atomic_csv_writer, link_or_copy, read_csv_dicts
 from .tags import tag_to_folder
 
+CAPPED, REASONS, DELETED = "capped.csv", "quarantine/reasons.csv", "deleted.csv"  # in DATA_DIR
 CAPPED_HEADER = ("tag", "id")
-REASONS_HEADER = ("entry", "moved_to", "reason")
+REASONS_HEADER = ("entry", "moved_to", "reason")  # of REASONS and DELETED alike
 
 
 def capped_csv(data_dir):
-    return Path(data_dir) / "capped.csv"
+    return Path(data_dir) / CAPPED
 
 
 def reasons_csv(data_dir):
-    return Path(data_dir) / "quarantine" / "reasons.csv"
+    return Path(data_dir) / REASONS
 
 
 def removed_entries(data_dir):
     """{(folder, id)} of the tag-folder entries check.py capped, quarantined or deleted."""
     removed = {(tag_to_folder(r["tag"]), int(r["id"])) for r in read_csv_dicts(capped_csv(data_dir))
                if r["id"].isdigit()}
-    for log in (reasons_csv(data_dir), Path(data_dir) / "deleted.csv"):
+    for log in (reasons_csv(data_dir), Path(data_dir) / DELETED):
         for r in read_csv_dicts(log):
             folder, _, name = r["entry"].rpartition("/")
             stem = name.split(".")[0]
