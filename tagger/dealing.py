@@ -45,18 +45,18 @@ class Layout:
 
 def make_plan(csv_path, limit, dic, labels, removed, layout, counts, errors):
     """Build the plan for the CSV's first `limit` rows; update `labels` of done images."""
-    wanted = set(dic)
+    folder_of = {t: tag_to_folder(t) for t in dic}  # once per tag, not per row
     done_files = set(os.listdir(layout.resized)) if layout.resized.is_dir() else set()
-    gone = {tag_to_folder(t) for t in dic if not (layout.out / tag_to_folder(t)).is_dir()}
+    gone = {f for f in folder_of.values() if not (layout.out / f).is_dir()}
     plan = Plan()
     for row in read_rows(csv_path, limit):
         if isinstance(row, BadRow):
             errors.append((row.row, row.id, "", f"bad row: {row.reason}"))
             continue
-        tags = tuple(t for t in row.tags if t in wanted)
+        tags = tuple(t for t in row.tags if t in folder_of)
         name = f"{row.id}.jpg"
-        links = [(t, layout.out / tag_to_folder(t) / name) for t in tags
-                 if (tag_to_folder(t), row.id) not in removed]
+        links = [(t, layout.out / folder_of[t] / name) for t in tags
+                 if (folder_of[t], row.id) not in removed]
         if not tags:
             counts["no dictionary tag"] += 1
             plan.relabelled += labels.pop(row.id, None) is not None

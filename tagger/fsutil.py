@@ -101,10 +101,10 @@ def inside(root, path):
     return True
 
 
-def move_aside(path, dest_dir, root=None):
-    """Move `path` into `dest_dir`, keeping its path relative to `root`; never overwrite."""
+def move_aside(path, dest_dir):
+    """Move `path` into `dest_dir` under its own name, numbered if taken; never overwrite."""
     path = Path(path)
-    rel = path.relative_to(root) if root else Path(path.name)
+    rel = Path(path.name)
     target = Path(dest_dir) / rel
     target.parent.mkdir(parents=True, exist_ok=True)
     n = 1
