@@ -119,8 +119,14 @@ def prepare(source, size, fit="pad", reduced=False):
         img, full = to_rgb(source), source.size
     else:
         img, full = decode_rgb(source, size * REDUCING_GAP if reduced else None, fit)
-    if reduced:
-        return np.asarray(fit_reduced(img, size, fit, full), dtype=np.uint8)
+    return model_input(img, size, fit, full if reduced else None)
+
+
+def model_input(img, size, fit, reduced_from=None):
+    """The model's uint8 input from a decoded RGB picture; `reduced_from`: the full size of
+    a picture decoded at reduced size (its geometry is kept), None for a whole decode."""
+    if reduced_from:
+        return np.asarray(fit_reduced(img, size, fit, reduced_from), dtype=np.uint8)
     return np.asarray(fit_square(img, size, fit), dtype=np.uint8)
 
 

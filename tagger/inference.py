@@ -156,15 +156,12 @@ class Decoded:
 
 def decode_job(index, path, size, fit, reduced, draw_file=None, max_side=None):
     """Worker: decode one picture once into the model's input (and a capped picture)."""
-    from .images import REDUCING_GAP, decode_rgb, fit_reduced, fit_square
+    from .images import REDUCING_GAP, decode_rgb, model_input
 
     try:
         need = size * REDUCING_GAP if reduced else None
         img, full = decode_rgb(str(path), need, fit, max_side if draw_file else None)
-        if reduced:
-            array = np.asarray(fit_reduced(img, size, fit, full), np.uint8)
-        else:
-            array = np.asarray(fit_square(img, size, fit), np.uint8)
+        array = model_input(img, size, fit, full if reduced else None)
         if draw_file:
             np.save(draw_file, np.asarray(cap_side(img, max_side)))
         return Decoded(index, Path(path), array, None, draw_file)
