@@ -13,14 +13,14 @@ Examples:
   python check.py --max-per-tag 0                   # validate and dedupe only
   python check.py --restore                         # undo the quarantine and the caps
 """
-from tagger import cli, locks
-from tagger.check_plan import (already_checked, carry_out, inspect_journalled, make_plan,
+from tagger.core import cli, locks
+from tagger.data.check_plan import (already_checked, carry_out, inspect_journalled, make_plan,
                                unfinished_plan)
-from tagger.checking import find_duplicates, gather
-from tagger.entry import stage
-from tagger.grouping import folder_tags, image_paths
-from tagger.progress import bar
-from tagger.removals import removed_entries, restore_capped, restore_quarantined
+from tagger.data.checking import find_duplicates, gather
+from tagger.core.entry import stage
+from tagger.data.grouping import folder_tags, image_paths
+from tagger.core.progress import bar
+from tagger.data.removals import removed_entries, restore_capped, restore_quarantined
 
 
 def parse_args(argv=None):

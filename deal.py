@@ -14,18 +14,18 @@ import json
 import os
 from collections import Counter
 
-from tagger import cli
-from tagger.dealing import Layout, link_done, make_plan, move_stale_folders
-from tagger import locks
-from tagger.entry import stage
-from tagger.fetch import existing_images
-from tagger.fsutil import atomic_csv_writer
-from tagger.grouping import read_labels, run_jobs, write_labels
-from tagger.images import FITS
-from tagger.progress import bar
-from tagger.removals import removed_entries
-from tagger.safebooru import CsvFormatError, open_csv
-from tagger.tags import load_dic, tag_to_folder
+from tagger.core import cli
+from tagger.data.dealing import Layout, link_done, make_plan, move_stale_folders
+from tagger.core import locks
+from tagger.core.entry import stage
+from tagger.data.fetch import existing_images
+from tagger.core.files import atomic_csv_writer
+from tagger.data.grouping import read_labels, run_jobs, write_labels
+from tagger.core.images import FITS
+from tagger.core.progress import bar
+from tagger.data.removals import removed_entries
+from tagger.data.safebooru import CsvFormatError, open_csv
+from tagger.core.tags import load_dic, tag_to_folder
 
 
 def parse_args(argv=None):

@@ -11,7 +11,7 @@ Examples:
 import shutil
 import time
 
-from tagger import cli
+from tagger.core import cli
 
 
 def parse_args(argv=None):
@@ -28,7 +28,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from tagger.demo import LocalServer, fresh_character, generate, run_stage, stage_commands
+    from tagger.demo.pipeline import LocalServer, fresh_character, generate, run_stage, stage_commands
 
     args = parse_args(argv)
     out = args.out

@@ -7,14 +7,14 @@ Examples:
 """
 from collections import Counter
 
-from tagger import cli, locks
-from tagger.entry import stage
-from tagger.fetch import (ERROR_HEADER, LOOPBACK_WORKERS, POLITE_RPS, POLITE_WORKERS,
+from tagger.core import cli, locks
+from tagger.core.entry import stage
+from tagger.data.fetch import (ERROR_HEADER, LOOPBACK_WORKERS, POLITE_RPS, POLITE_WORKERS,
                           SERVER_DOWN, Downloader, FetchConfig, check_url, default_pace,
                           existing_images)
-from tagger.fsutil import atomic_csv_writer, read_csv_dicts
-from tagger.progress import bar, count_lines
-from tagger.safebooru import BadRow, CsvFormatError, open_csv, read_rows
+from tagger.core.files import atomic_csv_writer, read_csv_dicts
+from tagger.core.progress import bar, count_lines
+from tagger.data.safebooru import BadRow, CsvFormatError, open_csv, read_rows
 
 
 def parse_args(argv=None):

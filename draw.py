@@ -14,13 +14,13 @@ Examples:
 import collections
 import tempfile
 
-from tagger import cli, locks
-from tagger.entry import stage
-from tagger.captions import write_text
-from tagger.inference import (DecodeStream, WorkerDied, choose, draw_job, find_pictures,
+from tagger.core import cli, locks
+from tagger.core.entry import stage
+from tagger.infer.captions import write_text
+from tagger.infer.inference import (DecodeStream, WorkerDied, choose, draw_job, find_pictures,
                               load_tagger, mirror, missing_thresholds, open_pool, peek_input,
                               plan_names, predict_stream, renamed_lines, scores_json, with_suffix)
-from tagger.progress import bar, plural
+from tagger.core.progress import bar, plural
 
 
 def parse_args(argv=None):

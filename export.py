@@ -14,9 +14,9 @@ Examples:
   python export.py runs/tagger --format onnx --out tagger-onnx
   python export.py runs/tagger --format litert --overwrite        # old export moved aside
 """
-from tagger import cli
-from tagger.entry import stage
-from tagger.export_formats import FORMATS
+from tagger.core import cli
+from tagger.core.entry import stage
+from tagger.export.formats import FORMATS
 
 
 def parse_args(argv=None):
@@ -43,7 +43,7 @@ def parse_args(argv=None):
 
 @stage
 def main(argv=None):
-    from tagger.export import export_run
+    from tagger.export.build import export_run
 
     args = parse_args(argv)
     try:

@@ -5,13 +5,13 @@ Examples:
   python set_dic.py --min-count 500 --exclude translation_request comic
   python set_dic.py --top 100 --out my_dic.txt
 """
-from tagger import cli, locks
-from tagger.counting import choose_tags, count_tags
-from tagger.entry import stage
-from tagger.fsutil import atomic_csv_writer, move_aside
-from tagger.progress import bar, count_lines
-from tagger.safebooru import CsvFormatError, open_csv
-from tagger.tags import load_dic, save_dic
+from tagger.core import cli, locks
+from tagger.data.counting import choose_tags, count_tags
+from tagger.core.entry import stage
+from tagger.core.files import atomic_csv_writer, move_aside
+from tagger.core.progress import bar, count_lines
+from tagger.data.safebooru import CsvFormatError, open_csv
+from tagger.core.tags import load_dic, save_dic
 
 
 def parse_args(argv=None):

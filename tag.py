@@ -15,13 +15,13 @@ Examples:
 """
 import collections
 
-from tagger import cli
-from tagger.entry import stage
-from tagger.captions import CaptionStyle, ScoresFile, frequency_table, split_tags, write_text
-from tagger.inference import (IMAGE_SUFFIXES, DecodeStream, WorkerDied, choose, find_pictures,
+from tagger.core import cli
+from tagger.core.entry import stage
+from tagger.infer.captions import CaptionStyle, ScoresFile, frequency_table, split_tags, write_text
+from tagger.infer.inference import (IMAGE_SUFFIXES, DecodeStream, WorkerDied, choose, find_pictures,
                               load_tagger, missing_thresholds, open_pool, peek_input, plan_names,
                               predict_stream, renamed_lines, with_suffix)
-from tagger.progress import bar, plural
+from tagger.core.progress import bar, plural
 
 
 def parse_args(argv=None):

@@ -15,13 +15,13 @@ from collections import Counter
 
 import numpy as np
 
-from tagger import cli, locks
-from tagger.dataset import load_examples, read_split
-from tagger.backends import open_tagger
-from tagger.entry import stage
-from tagger.onnx_run import OnnxRun
-from tagger.runs import prepare_batches, trained_data_dirs
-from tagger.safebooru import BadRow, CsvFormatError, read_rows
+from tagger.core import cli, locks
+from tagger.train.dataset import load_examples, read_split
+from tagger.infer.backends import open_tagger
+from tagger.core.entry import stage
+from tagger.infer.onnx_run import OnnxRun
+from tagger.infer.keras_run import prepare_batches, trained_data_dirs
+from tagger.data.safebooru import BadRow, CsvFormatError, read_rows
 
 
 def parse_args(argv=None):
@@ -94,7 +94,7 @@ def held_out_split(run, data_dir, which, limit):
 def csv_rows(run, data_dir, csv_path, limit, left_out):
     """(ids, image batches, labels) of CSV rows that are downloaded and were not trained on;
     the rows left out are counted in `left_out` by reason."""
-    from tagger.fetch import existing_images
+    from tagger.data.fetch import existing_images
 
     trained = {i for i, s in read_split(run.path / "split.csv").items() if s == "train"}
     images_dir = cli.images_dir(data_dir)
@@ -129,7 +129,7 @@ def report_left_out(left_out, csv_path):
 
 def predict_batches(run, batches, n, batch_size):
     """Scores for every prepared image; rows of images that failed stay NaN."""
-    from tagger.progress import bar
+    from tagger.core.progress import bar
 
     scores = np.full((n, len(run.tags)), np.nan, np.float32)
     with bar(n, "predict", "img") as progress:
@@ -150,8 +150,8 @@ def predict_split(run, paths, labels, batch_size):
         if failed:
             raise ValueError(f"{failed[0]}: not a readable image ({len(failed)} in all)")
         return scores
-    from tagger.dataset import make_dataset
-    from tagger.progress import bar
+    from tagger.train.dataset import make_dataset
+    from tagger.core.progress import bar
 
     dataset = make_dataset(paths, labels, run.image_size, batch_size, training=False, cache=False)
     scores = []
@@ -187,7 +187,7 @@ def main(argv=None):
 
 def evaluate(args):
     """Score the run (main's work, with the run folder locked: it writes RUN/eval)."""
-    from tagger.evaluate import score, top_k_protocol, write_eval
+    from tagger.infer.evaluate import score, top_k_protocol, write_eval
 
     try:
         run = open_tagger(args.model or args.run)

@@ -26,12 +26,12 @@ import time
 
 import numpy as np
 
-from tagger import cli, locks
-from tagger.dataset import load_examples, read_split, sample_table, split_ids, write_split
-from tagger.distributed import cluster_from_env, run_local_workers
-from tagger.entry import stage
-from tagger.model import LOSSES, MODELS
-from tagger.tags import load_dic, save_dic
+from tagger.core import cli, locks
+from tagger.train.dataset import load_examples, read_split, sample_table, split_ids, write_split
+from tagger.train.distributed import cluster_from_env, run_local_workers
+from tagger.core.entry import stage
+from tagger.train.model import LOSSES, MODELS
+from tagger.core.tags import load_dic, save_dic
 
 
 def parse_args(argv=None):
@@ -214,7 +214,7 @@ def train(args, cluster):
     start_run(args, tags, cluster.is_chief)  # the inputs are sound: only now is anything written
     if cluster.is_chief:
         write_split(args.run / "split.csv", split)
-    from tagger.fit import fit_and_finish  # TensorFlow loads only once the inputs are sound
+    from tagger.train.trainer import fit_and_finish  # TensorFlow loads only once the inputs are sound
 
     return fit_and_finish(args, tags, parts, cluster)
 

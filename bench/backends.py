@@ -1,4 +1,4 @@
-"""Tagging throughput: onnxruntime (tagger.onnx_run) against Keras `predict`, in one run.
+"""Tagging throughput: onnxruntime (tagger.infer.onnx_run) against Keras `predict`, in one run.
 
 Builds the default network (resnet, 1.2M weights) at the default 100x100 with the original
 38 tags, saves it as a run folder, exports it with export.py (--format onnx and wd14), and
@@ -43,7 +43,7 @@ def parse_args(argv=None):
 
 def make_run(folder):
     """A run folder with an untrained default network: speed does not depend on weights."""
-    from tagger.model import build_model
+    from tagger.train.model import build_model
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -69,9 +69,9 @@ def rate(predict, pictures, batch_size):
 
 def measure(run_folder, n_batched, n_single):
     """{(backend, batch): pictures/s} for Keras, the ONNX export and the WD14 export."""
-    from tagger.export import export_run
-    from tagger.onnx_run import open_onnx
-    from tagger.runs import load_run
+    from tagger.export.build import export_run
+    from tagger.infer.onnx_run import open_onnx
+    from tagger.infer.keras_run import load_run
 
     for fmt in ("onnx", "wd14"):
         export_run(run_folder, fmt, run_folder / "export" / fmt, overwrite=True, log=lambda m: None)

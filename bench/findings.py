@@ -60,7 +60,7 @@ def _model_notes(b, d):
             f"**train**: seed_cnn, bce, Adam, train.py's metrics, {s['train_images']} images "
             f"from deal.py's output, one warm-up epoch then {b.repeats} timed (median). "
             f"Pipeline: `load_examples` + `make_dataset(training=True, flip, 10% shifts, cache)` + "
-            f"train.py's training loop (`tagger.loop.Loop`); ceiling: the same loop fed a "
+            f"train.py's training loop (`tagger.train.loop.Loop`); ceiling: the same loop fed a "
             f"float32 array. First epoch "
             f"(tracing; the pipeline also decodes and caches): pipeline "
             f"{tr['first']['pipeline']:,.0f} images/s, in memory {tr['first']['memory']:,.0f}. "

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tagger.synth import CSV_HEADER, draw_post
+from tagger.demo.synth import CSV_HEADER, draw_post
 
 # Common Safebooru tags, most frequent first; the first 38 are the dictionary at 2M rows.
 HEAD_TAGS = (

@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.sections import replace_section  # noqa: E402
-from tagger.dataset import load_examples, read_split  # noqa: E402
-from tagger.images import prepare  # noqa: E402
-from tagger.metrics import mean_average_precision  # noqa: E402
-from tagger.runs import load_run  # noqa: E402
+from tagger.train.dataset import load_examples, read_split  # noqa: E402
+from tagger.core.images import prepare  # noqa: E402
+from tagger.train.metrics import mean_average_precision  # noqa: E402
+from tagger.infer.keras_run import load_run  # noqa: E402
 
 PICTURES = Path("/work/shared/datasets/real-pictures/pictures")
 

@@ -25,7 +25,7 @@ from bench.report import Row, markdown, table
 from bench.sections import kept_sections
 from bench.stages_data import check_stage, deal_stage, download_stage, set_dic_stage
 from bench.stages_model import inference_stage, train_stage
-from tagger.cli import positive_int
+from tagger.core.cli import positive_int
 
 FULL = {"download_original": 150, "download_project": 2000, "csv_rows": 2_000_000,
         "csv_rows_small": 500_000, "images": 3000, "train_images": 800,

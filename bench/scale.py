@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))  # the tagger package and bench/, without an insta
 from bench import inputs, scale_report  # noqa: E402
 from bench.measure import run_child  # noqa: E402
 from bench.scale_inputs import distinct_thumbnails  # noqa: E402
-from tagger.distributed import free_ports, local_tf_configs  # noqa: E402
+from tagger.train.distributed import free_ports, local_tf_configs  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tagger.synth import draw_post
+from tagger.demo.synth import draw_post
 
 _POOL = []
 

@@ -1,7 +1,7 @@
 """The scale bench's training measurements, each run in its own process by bench/scale.py.
 
-Training is train.py's own path (tagger.dataset.make_dataset, tagger.fit.build and
-tagger.loop.Loop on the default strategy, or MultiWorkerMirroredStrategy under TF_CONFIG),
+Training is train.py's own path (tagger.train.dataset.make_dataset, tagger.train.trainer.build and
+tagger.train.loop.Loop on the default strategy, or MultiWorkerMirroredStrategy under TF_CONFIG),
 bounded to a fixed number of steps after a warm-up, and reported in images per second.
 """
 import os
@@ -25,8 +25,8 @@ def _memory_dataset(paths, targets, image_size, batch, seed=0):
     """The ceiling: images already decoded in memory, with train.py's shuffle and augmentation."""
     import tensorflow as tf
 
-    from tagger.dataset import _augmenter
-    from tagger.images import load_rgb
+    from tagger.train.dataset import _augmenter
+    from tagger.core.images import load_rgb
 
     pixels = np.stack([np.asarray(load_rgb(p)) for p in paths])
     if pixels.shape[1] != image_size:
@@ -38,7 +38,7 @@ def _memory_dataset(paths, targets, image_size, batch, seed=0):
 
 
 def _dataset(source, paths, targets, image_size, batch, shard=(1, 0)):
-    from tagger.dataset import make_dataset
+    from tagger.train.dataset import make_dataset
 
     if source == "memory":
         return _memory_dataset(paths, targets, image_size, batch)
@@ -46,7 +46,7 @@ def _dataset(source, paths, targets, image_size, batch, shard=(1, 0)):
         return make_dataset(paths, targets, image_size, batch, training=True, shift=0.1,
                             cache=False, shard=shard, repeat=True)
     if source == "tfrecord":  # paths: the shard files; targets: (n_tags, n_examples)
-        from tagger.records import record_dataset
+        from tagger.train.records import record_dataset
 
         return record_dataset(paths, *targets, image_size, batch, training=True, shift=0.1,
                               shard=shard, repeat=True)
@@ -59,14 +59,14 @@ def train_rate(image_dir, n_images, source, steps=40, warmup=5, image_size=64, b
 
     files: every image of the first n_images read and decoded each time (no cache);
     memory: the first `memory_images` already decoded (the ceiling);
-    tfrecord: the shards in `records` (written by tagger.records from the same images).
+    tfrecord: the shards in `records` (written by tagger.train.records from the same images).
     Under TF_CONFIG this is one worker of a cluster; `batch` is per worker.
     """
     import keras
 
-    from tagger.distributed import choose_strategy, cluster_from_env
-    from tagger.fit import TrainConfig, build
-    from tagger.loop import Loop
+    from tagger.train.distributed import choose_strategy, cluster_from_env
+    from tagger.train.trainer import TrainConfig, build
+    from tagger.train.loop import Loop
 
     cluster = cluster_from_env()
     strategy, _ = choose_strategy(cluster)
@@ -121,7 +121,7 @@ def input_rate(image_dir, n_images, source, steps=100, image_size=64, batch=128,
 
 def pack(image_dir, n_images, folder, n_shards=16):
     """Write the first n_images (with the bench's targets) as TFRecord shards; return them."""
-    from tagger.records import write_records
+    from tagger.train.records import write_records
 
     paths = _first_files(image_dir, n_images)
     files = write_records(folder, paths, _labels(len(paths)), n_shards)
@@ -135,10 +135,10 @@ def train_run(data_dir, run, steps=30, warmup=5, batch=128):
     import keras
 
     import train as script
-    from tagger.distributed import Cluster, choose_strategy
-    from tagger.fit import TrainConfig, build, datasets
-    from tagger.loop import Loop
-    from tagger.tags import load_dic, save_dic
+    from tagger.train.distributed import Cluster, choose_strategy
+    from tagger.train.trainer import TrainConfig, build, datasets
+    from tagger.train.loop import Loop
+    from tagger.core.tags import load_dic, save_dic
 
     start = time.perf_counter()
     args = script.parse_args(["--data-dir", str(data_dir), "--run", str(run), "--epochs", "1",

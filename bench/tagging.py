@@ -46,7 +46,7 @@ print(len(files), ok, time.perf_counter() - start, time.process_time())
 NETWORK = """import sys, time
 import numpy as np
 sys.path.insert(0, sys.argv[2])
-from tagger.runs import load_run
+from tagger.infer.keras_run import load_run
 run = load_run(sys.argv[1])
 x = np.random.default_rng(0).integers(0, 256, (int(sys.argv[3]), run.image_size,
                                                 run.image_size, 3), dtype=np.uint8)
@@ -59,7 +59,7 @@ print(time.perf_counter() - start, time.process_time())
 MAKE_RUN = """import json, shutil, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
-from tagger.model import build_model
+from tagger.train.model import build_model
 run = Path(sys.argv[1]); run.mkdir(parents=True, exist_ok=True)
 shutil.copy(Path(sys.argv[2]) / "dic.txt", run / "dic.txt")
 tags = (run / "dic.txt").read_text().split()

@@ -1,6 +1,6 @@
 """The model stages, each call run in its own process by bench/run.py: training and inference.
 
-Training runs train.py's own loop (tagger.loop.Loop) fed by its real input pipeline
+Training runs train.py's own loop (tagger.train.loop.Loop) fed by its real input pipeline
 (load_examples, make_dataset) or by tensors already in memory (the compute ceiling). Inference is test.py's and draw.py's way (prepare_batches,
 then batched Run.predict) or the original's: one image per model.predict call.
 """
@@ -10,12 +10,12 @@ import numpy as np
 
 
 def _loop(image_size, n_tags, batch_size, seed=0):
-    """seed_cnn with Adam 1e-4 in train.py's training loop (tagger.loop.Loop), on one device."""
+    """seed_cnn with Adam 1e-4 in train.py's training loop (tagger.train.loop.Loop), on one device."""
     import keras
 
-    from tagger.distributed import Cluster, choose_strategy
-    from tagger.fit import TrainConfig, build
-    from tagger.loop import Loop
+    from tagger.train.distributed import Cluster, choose_strategy
+    from tagger.train.trainer import TrainConfig, build
+    from tagger.train.loop import Loop
 
     strategy, _ = choose_strategy(Cluster(), "off")
     cfg = TrainConfig(run=None, model="seed_cnn", loss="bce", image_size=image_size, epochs=1,
@@ -29,8 +29,8 @@ def _loop(image_size, n_tags, batch_size, seed=0):
 
 
 def _examples(data_dir, dic_path, n_images):
-    from tagger.dataset import load_examples
-    from tagger.tags import load_dic
+    from tagger.train.dataset import load_examples
+    from tagger.core.tags import load_dic
 
     tags = load_dic(dic_path)
     examples = load_examples(data_dir, tags)
@@ -42,7 +42,7 @@ def train(data_dir, dic_path, n_images, epochs, mode, image_size=100, batch_size
     tf.data, cache on) or 'memory' (float tensors already in memory, shuffled and batched)."""
     import tensorflow as tf
 
-    from tagger.dataset import make_dataset
+    from tagger.train.dataset import make_dataset
 
     tags, examples = _examples(data_dir, dic_path, n_images)
     loop = _loop(image_size, len(tags), batch_size)
@@ -51,7 +51,7 @@ def train(data_dir, dic_path, n_images, epochs, mode, image_size=100, batch_size
                             training=True, flip=True, shift=0.1, seed=0, cache=True,
                             repeat=True)  # train.py's defaults
     elif mode == "memory":
-        from tagger.images import load_rgb
+        from tagger.core.images import load_rgb
 
         x = np.stack([np.asarray(load_rgb(p), np.float32) for p in examples.paths])
         data = tf.data.Dataset.from_tensor_slices((x, examples.labels)).shuffle(len(x)).repeat()
@@ -69,7 +69,7 @@ def train(data_dir, dic_path, n_images, epochs, mode, image_size=100, batch_size
 
 def model_flops(image_size=100, n_tags=38):
     """Forward FLOPs per image of seed_cnn, per layer: 2 per multiply-add of convs and denses."""
-    from tagger.model import build_model
+    from tagger.train.model import build_model
 
     model = build_model("seed_cnn", image_size, n_tags, "bce")
     layers = []
@@ -106,8 +106,8 @@ def reference(image_size=100, n_tags=38):
 
 def inference(paths, mode, repeats=3, image_size=100, n_tags=38, batch_size=256):
     """Seconds per pass over `paths` (after one warm-up pass), batched or one by one."""
-    from tagger.model import build_model
-    from tagger.runs import Run, prepare_batches
+    from tagger.train.model import build_model
+    from tagger.infer.keras_run import Run, prepare_batches
 
     model = build_model("seed_cnn", image_size, n_tags, "bce")
     run = Run(None, model, [f"tag{i}" for i in range(n_tags)], np.full(n_tags, 0.5),

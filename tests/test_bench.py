@@ -15,7 +15,7 @@ import set_dic
 from bench import inputs, machine, original
 from bench.report import Row, markdown
 from conftest import ROOT, image_bytes
-from tagger.safebooru import BadRow, read_rows
+from tagger.data.safebooru import BadRow, read_rows
 
 
 def test_tag_frequencies_look_like_safebooru():

@@ -5,7 +5,7 @@ import pytest
 
 import download
 from conftest import read_csv, write_csv
-from tagger.breaker import CircuitBreaker
+from tagger.data.breaker import CircuitBreaker
 
 
 def test_trips_only_on_a_run_of_the_same_failure_with_no_success():

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from conftest import image_bytes, make_downloaded
-from tagger import cli
+from tagger.core import cli
 
 BAD_VALUES = [
     ("download", ["--limit", "-1"]), ("download", ["--workers", "0"]),
@@ -31,10 +31,10 @@ BAD_VALUES = [
     ("tag", ["--threshold", "1.01"]), ("tag", ["--max-tags", "-1"]), ("tag", ["--workers", "-1"]),
     ("export", ["--tool-threshold", "1"]),
     ("demo", ["--posts", "0"]), ("demo", ["--epochs", "0"]), ("demo", ["--image-size", "-1"]),
-    ("tagger.synth", ["--n", "0"]), ("tagger.synth", ["--workers", "0"]),
+    ("tagger.demo.synth", ["--n", "0"]), ("tagger.demo.synth", ["--workers", "0"]),
     ("bench.run", ["--repeats", "-1"]),
 ]
-FIRST_ARGS = {"draw": ["pic.png"], "tag": ["pic.png"], "export": ["run", "--format", "wd14"], "demo": ["--out", "demo"], "tagger.synth": ["synth"],
+FIRST_ARGS = {"draw": ["pic.png"], "tag": ["pic.png"], "export": ["run", "--format", "wd14"], "demo": ["--out", "demo"], "tagger.demo.synth": ["synth"],
               "bench.run": ["--quick", "--work", "work"]}
 
 

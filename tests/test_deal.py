@@ -7,7 +7,7 @@ from PIL import Image
 
 import deal
 from conftest import image_bytes, make_downloaded, read_csv
-from tagger.tags import tag_to_folder
+from tagger.core.tags import tag_to_folder
 
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30)]
 

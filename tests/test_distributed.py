@@ -13,7 +13,7 @@ import pytest
 import test as test_script
 import train
 from conftest import ROOT, make_shapes_data
-from tagger.distributed import Cluster, cluster_from_env, local_tf_configs, write_dir
+from tagger.train.distributed import Cluster, cluster_from_env, local_tf_configs, write_dir
 
 
 def tf_config(workers, kind="worker", index=0, chief=None):

@@ -10,7 +10,7 @@ from PIL import Image
 
 import download
 from conftest import ROOT, Reply, image_bytes, read_csv, write_csv
-from tagger.safebooru import absolute_url
+from tagger.data.safebooru import absolute_url
 
 
 def run(data_dir, *flags):

@@ -5,7 +5,7 @@ import importlib
 import pytest
 
 from conftest import write_csv
-from tagger.entry import STOPPED, describe_os_error
+from tagger.core.entry import STOPPED, describe_os_error
 
 SCRIPTS = ("download", "set_dic", "deal", "check", "train", "test", "draw", "tag", "export")
 

@@ -9,13 +9,13 @@ from PIL import Image
 import export
 from conftest import EXPORT_RUN_SIZE as RUN_SIZE
 from conftest import SHAPE_TAGS, shape_image
-from tagger import export as exporting
-from tagger.export_formats import RUNNERS
-from tagger.export_graph import (RATING_TAGS, WD14_SIZE, area_matrix, bicubic_matrix,
+from tagger.export import build as exporting
+from tagger.export.formats import RUNNERS
+from tagger.export.graph import (RATING_TAGS, WD14_SIZE, area_matrix, bicubic_matrix,
                                   folded_bias_shift)
-from tagger.images import prepare
-from tagger.onnx_run import open_onnx, read_selected_tags
-from tagger.runs import load_run
+from tagger.core.images import prepare
+from tagger.infer.onnx_run import open_onnx, read_selected_tags
+from tagger.infer.keras_run import load_run
 
 
 def odd_pictures(folder):
@@ -73,7 +73,7 @@ def test_wd14_export_matches_keras_on_pictures_fed_as_the_tools_feed_them(export
     expected = run.model(matrix_resize(pictures, RUN_SIZE).astype(np.float32)).numpy()
     assert np.max(np.abs(probabilities[:, 4:] - expected)) < 1e-4
     assert embedding.shape[0] == len(pictures) and embedding.ndim == 2
-    # the same folder through tagger.onnx_run, fed RGB, sees only the tags
+    # the same folder through tagger.infer.onnx_run, fed RGB, sees only the tags
     tagger = open_onnx(root / "wd14")
     assert (tagger.image_size, tagger.fit, tagger.tags) == (448, "pad", list(SHAPE_TAGS))
     assert np.max(np.abs(tagger.predict(pictures) - expected)) < 1e-4

@@ -10,7 +10,7 @@ import deal
 import download
 import train
 from conftest import image_bytes, make_downloaded, make_shapes_data, read_csv, write_csv
-from tagger.fsutil import TEMPORARY_NAME
+from tagger.core.files import TEMPORARY_NAME
 
 
 class FullDisk:
@@ -57,7 +57,7 @@ def test_download_stops_on_a_full_disk_with_no_partial_image(server, data_dir, m
                 disk.write_part(path, image_bytes())
         return real_open(path, mode, *args, **kwargs)
 
-    monkeypatch.setattr("tagger.fsutil.open", opener, raising=False)
+    monkeypatch.setattr("tagger.core.files.open", opener, raising=False)
     err = stopped_by_full_disk(capsys, download, ["--data-dir", str(data_dir), "--workers", "1"])
     assert "/images/" in err and ".part" not in err  # the image's own name
     images = data_dir / "images"

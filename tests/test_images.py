@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from conftest import image_bytes
-from tagger.images import fit_square, load_rgb, prepare, sniff_extension, truncated, validate
+from tagger.core.images import fit_square, load_rgb, prepare, sniff_extension, truncated, validate
 
 
 def encode(img, fmt="PNG", **kw):

@@ -1,4 +1,4 @@
-"""tagger.inference and the reduced decode: finding pictures, naming outputs, decoding."""
+"""tagger.infer.inference and the reduced decode: finding pictures, naming outputs, decoding."""
 import io
 from pathlib import Path
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from tagger.captions import CaptionStyle, ScoresFile, split_tags
-from tagger.images import decode_rgb, prepare
-from tagger.inference import (DecodeStream, InlineExecutor, choose, find_pictures, mirror,
+from tagger.infer.captions import CaptionStyle, ScoresFile, split_tags
+from tagger.core.images import decode_rgb, prepare
+from tagger.infer.inference import (DecodeStream, InlineExecutor, choose, find_pictures, mirror,
                               plan_names)
 
 

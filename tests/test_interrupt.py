@@ -5,7 +5,7 @@ import os
 import time
 
 from conftest import image_bytes, make_downloaded, make_shapes_data, read_csv, write_csv
-from tagger.entry import STOPPED
+from tagger.core.entry import STOPPED
 from terminal import Terminal, last_line
 
 

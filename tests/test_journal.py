@@ -8,7 +8,7 @@ import pytest
 import check
 import deal
 from conftest import image_bytes, make_downloaded
-from tagger.journal import Journal, read_plan, write_plan
+from tagger.core.journal import Journal, read_plan, write_plan
 
 
 def test_a_journal_reads_back_what_was_appended_and_drops_a_torn_line(tmp_path):
@@ -74,7 +74,7 @@ def test_check_finishes_the_plan_of_a_killed_run_exactly(tmp_path, monkeypatch, 
         moved.append(dst)
         return real_move(src, dst)
 
-    monkeypatch.setattr("tagger.check_plan.shutil.move", move_then_die)
+    monkeypatch.setattr("tagger.data.check_plan.shutil.move", move_then_die)
     with pytest.raises(SystemExit):
         check.main(["--data-dir", str(killed), *flags])
     assert (killed / ".check_plan.json").is_file()
@@ -87,7 +87,7 @@ def test_check_finishes_the_plan_of_a_killed_run_exactly(tmp_path, monkeypatch, 
 
 def test_check_decodes_again_only_what_a_killed_run_had_not(tmp_path, monkeypatch, capsys):
     data = dealt(tmp_path / "data")
-    from tagger import checking
+    from tagger.data import checking
 
     real, seen = checking.inspect, []
 
@@ -121,7 +121,7 @@ def test_restore_after_a_killed_check_undoes_all_it_had_begun(tmp_path, monkeypa
         moved.append(dst)
         return real_move(src, dst)
 
-    monkeypatch.setattr("tagger.check_plan.shutil.move", move_then_die)
+    monkeypatch.setattr("tagger.data.check_plan.shutil.move", move_then_die)
     with pytest.raises(SystemExit):
         check.main(["--data-dir", str(data), "--workers", "1", "--max-per-tag", "5"])
     monkeypatch.undo()

@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, Reply, Server, image_bytes, write_csv
-from tagger.fsutil import TEMPORARY_NAME
+from tagger.core.files import TEMPORARY_NAME
 
 SEED = 12
 POSTS = 80
@@ -245,7 +245,7 @@ def trained(states, tmp_path_factory):
 
 
 def test_train_killed_after_any_epoch_resumes_from_it_and_loads(trained):
-    from tagger.runs import load_run
+    from tagger.infer.keras_run import load_run
 
     resumed = []
     for case, killed, done, out in trained:

@@ -12,12 +12,12 @@ import check
 import deal
 import train
 from conftest import ROOT, image_bytes, make_downloaded, make_shapes_data, read_csv
-from tagger.locks import Busy, folder_lock_path, hold, run_lock_path
+from tagger.core.locks import Busy, folder_lock_path, hold, run_lock_path
 
 HOLDER = """
 import sys, time
 sys.path.insert(0, {root!r})
-from tagger.locks import hold
+from tagger.core.locks import hold
 with hold({path!r}, "the folder"):
     print("holding", flush=True)
     time.sleep(120)

@@ -6,7 +6,7 @@ import numpy as np
 def _model_and_optimizer():
     import keras
 
-    from tagger.model import build_model
+    from tagger.train.model import build_model
 
     model = build_model("seed_cnn", 16, 3)
     optimizer = keras.optimizers.Adam(1e-3)
@@ -15,7 +15,7 @@ def _model_and_optimizer():
 
 
 def test_checkpoints_bring_back_weights_optimizer_epoch_and_early_stopping(tmp_path):
-    from tagger.loop import Checkpoints
+    from tagger.train.loop import Checkpoints
 
     model, optimizer = _model_and_optimizer()
     fresh = Checkpoints(tmp_path / "checkpoints", model, optimizer)

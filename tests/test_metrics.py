@@ -1,11 +1,11 @@
-"""Tests for tagger.metrics against small cases worked out by hand."""
+"""Tests for tagger.train.metrics against small cases worked out by hand."""
 import json
 import math
 
 import numpy as np
 import pytest
 
-from tagger import metrics
+from tagger.train import metrics
 
 
 def reference_ap(labels, scores):

@@ -14,8 +14,8 @@ import deal
 import set_dic
 import train
 from conftest import HEADER, read_csv
-from tagger.safebooru import MAX_ID
-from tagger.tags import load_dic, tag_to_folder
+from tagger.data.safebooru import MAX_ID
+from tagger.core.tags import load_dic, tag_to_folder
 
 FIXED = ["a" * 300, "a" * 299 + "b", "é" * 150, "日本" * 100, "long_hair", "Long_Hair",
          "LONG_HAIR", "..", ".", "con", "CON.txt", "%~abc", "%41", "a/b", "a\\b", ":d", "^_^",

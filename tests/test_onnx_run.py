@@ -11,9 +11,9 @@ import pytest
 import draw
 import test as test_script
 from conftest import ROOT, SHAPE_TAGS, shape_image
-from tagger.backends import open_tagger
-from tagger.onnx_run import OnnxRun
-from tagger.runs import Run
+from tagger.infer.backends import open_tagger
+from tagger.infer.onnx_run import OnnxRun
+from tagger.infer.keras_run import Run
 
 BLOCKER = '''import sys
 

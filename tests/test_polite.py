@@ -6,7 +6,7 @@ import pytest
 
 import download
 from conftest import write_csv
-from tagger.fetch import default_pace, is_loopback
+from tagger.data.fetch import default_pace, is_loopback
 
 
 def test_loopback_addresses_are_recognised():

@@ -3,8 +3,8 @@ import numpy as np
 
 import train
 from conftest import make_shapes_data, read_csv
-from tagger.dataset import load_examples, make_dataset
-from tagger.records import existing_records, record_dataset, write_records
+from tagger.train.dataset import load_examples, make_dataset
+from tagger.train.records import existing_records, record_dataset, write_records
 
 TAGS = ["red_background", "blue_background", "circle", "square"]
 
@@ -36,7 +36,7 @@ def test_shards_hold_what_the_files_hold_and_are_written_once(tmp_path):
 
 
 def test_train_reads_shards_with_tfrecords_when_the_images_do_not_fit_the_cache(tmp_path, capsys, monkeypatch):
-    import tagger.fit
+    import tagger.train.trainer
 
     data = make_shapes_data(tmp_path / "data", n=24)
     run = tmp_path / "runs" / "r"
@@ -46,7 +46,7 @@ def test_train_reads_shards_with_tfrecords_when_the_images_do_not_fit_the_cache(
         read.extend(files)
         return record_dataset(files, *args, **kwargs)
 
-    monkeypatch.setattr(tagger.fit, "record_dataset", recording)
+    monkeypatch.setattr(tagger.train.trainer, "record_dataset", recording)
     train.main(["--data-dir", str(data), "--run", str(run), "--epochs", "2", "--batch-size", "8",
                 "--cache-mb", "0", "--tfrecords", "--patience", "0"])
     assert len(read) == 16 and all(f.startswith(str(run / "records")) for f in read)

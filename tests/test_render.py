@@ -1,4 +1,4 @@
-"""Tests for tagger.render: tags drawn on pictures, charts, the TensorBoard grid."""
+"""Tests for tagger.core.render: tags drawn on pictures, charts, the TensorBoard grid."""
 import os
 import subprocess
 import sys
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tagger import render
+from tagger.core import render
+from tagger.infer import charts
 
 TAGS = [("blonde_hair", 0.97), ("blue_eyes", 0.91), ("1girl", 0.88),
         ("smile", 0.64), ("short_hair", 0.41), ("school_uniform", 0.12)]
@@ -154,7 +155,7 @@ def assert_png(path, min_size):
 
 def test_save_pie_draws_green_and_red_wedges(tmp_path):
     path = tmp_path / "pie.png"
-    render.save_pie(4812, 1188, path)
+    charts.save_pie(4812, 1188, path)
     assert_png(path, (300, 300))
     pixels = np.asarray(Image.open(path).convert("RGB"), dtype=int)
     green = ((pixels[..., 1] > 120) & (pixels[..., 0] < 90)).sum()
@@ -165,7 +166,7 @@ def test_save_pie_draws_green_and_red_wedges(tmp_path):
 @pytest.mark.parametrize("correct, incorrect", [(0, 0), (-1, 5), (float("nan"), 1)])
 def test_save_pie_rejects_nonsense(tmp_path, correct, incorrect):
     with pytest.raises(ValueError):
-        render.save_pie(correct, incorrect, tmp_path / "pie.png")
+        charts.save_pie(correct, incorrect, tmp_path / "pie.png")
     assert not (tmp_path / "pie.png").exists()
 
 
@@ -179,7 +180,7 @@ def test_chart_file_appears_only_when_complete(tmp_path, monkeypatch):
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", broken_savefig)
     with pytest.raises(OSError):
-        render.save_pie(3, 1, path)
+        charts.save_pie(3, 1, path)
     assert path.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["pie.png"]
 
@@ -189,13 +190,13 @@ def test_save_ap_bars_is_readable_for_40_tags(tmp_path):
     aps = list(np.linspace(0.1, 0.95, 40))
     aps[3] = float("nan")  # a tag with no positives in the test set
     path = tmp_path / "ap.png"
-    render.save_ap_bars(tags, aps, path)
+    charts.save_ap_bars(tags, aps, path)
     assert_png(path, (500, 40 * 20))
 
 
 def test_save_ap_bars_needs_one_ap_per_tag(tmp_path):
     with pytest.raises(ValueError):
-        render.save_ap_bars(["a", "b"], [0.5], tmp_path / "ap.png")
+        charts.save_ap_bars(["a", "b"], [0.5], tmp_path / "ap.png")
 
 
 def test_save_pr_curves(tmp_path):
@@ -203,18 +204,18 @@ def test_save_pr_curves(tmp_path):
     curves = {f"tag_{i}": (1 - recall ** (i + 1) / 2, recall) for i in range(15)}
     curves["micro"] = (1 - recall / 2, recall)
     path = tmp_path / "pr.png"
-    render.save_pr_curves(curves, path)
+    charts.save_pr_curves(curves, path)
     assert_png(path, (500, 400))
 
 
 def test_save_pr_curves_rejects_mismatched_arrays(tmp_path):
     with pytest.raises(ValueError, match="broken"):
-        render.save_pr_curves({"broken": (np.ones(3), np.ones(4))}, tmp_path / "pr.png")
+        charts.save_pr_curves({"broken": (np.ones(3), np.ones(4))}, tmp_path / "pr.png")
 
 
 def test_charts_leave_pyplot_alone(tmp_path):
-    code = ("import sys; from tagger import render; "
-            f"render.save_pie(1, 1, {str(tmp_path / 'p.png')!r}); "
+    code = ("import sys; from tagger.infer import charts; "
+            f"charts.save_pie(1, 1, {str(tmp_path / 'p.png')!r}); "
             "assert 'matplotlib.pyplot' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
 

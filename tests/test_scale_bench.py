@@ -14,7 +14,7 @@ from PIL import Image
 from bench import inputs, scale_report
 from bench.scale_inputs import distinct_thumbnails
 from conftest import ROOT
-from tagger.safebooru import read_rows
+from tagger.data.safebooru import read_rows
 
 
 def test_thumbnails_from_one_pool_picture_still_differ_in_pixels(tmp_path):

@@ -3,7 +3,7 @@ import pytest
 
 import set_dic
 from conftest import ROOT, read_csv, write_csv
-from tagger.tags import load_dic
+from tagger.core.tags import load_dic
 
 ROWS = [{"id": i, "url": "http://x/a.jpg", "tags": tags} for i, tags in enumerate([
     "1girl smile long_hair", "1girl smile", "1girl hat", "1girl translation_request",
@@ -66,7 +66,7 @@ def test_shipped_dictionary_is_the_original_38_tags():
 
 
 def test_parallel_count_equals_one_sequential_pass(tmp_path):
-    from tagger.counting import count_tags
+    from tagger.data.counting import count_tags
 
     rows = [{"id": i, "tags": f"t{i % 7} t{i % 3} common" + (" t1" if i % 5 == 0 else "")}
             for i in range(1, 400)]

@@ -1,4 +1,4 @@
-"""Tests for tagger.synth: determinism, the Safebooru CSV layout, and labels checked from pixels."""
+"""Tests for tagger.demo.synth: determinism, the Safebooru CSV layout, and labels checked from pixels."""
 import csv
 import math
 from collections import Counter
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tagger import synth
+from tagger.demo import synth
 
 NEAR = 36  # RGB distance within which a pixel counts as part of a colour family
 HAIR = synth.HAIR_RGB

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from tagger.tags import folder_to_tag, tag_to_folder
+from tagger.core.tags import folder_to_tag, tag_to_folder
 
 STRANGE = [":d", "^_^", "/\\/\\/\\", "..", ".", "?", "c:", "con", "CON", "Con", "nul.txt", "lpt1",
            "aux", "a/b", "a\\b", "<3", ">_<", "|", "*", '"', "100%", "%25", "~", "x.",

@@ -12,7 +12,7 @@ import draw
 import test as test_script
 import train
 from conftest import SHAPE_TAGS, read_csv, shape_image, write_csv
-from tagger.render import label_font_size
+from tagger.core.render import label_font_size
 
 
 def test_test_py_scores_the_held_out_test_split(trained, capsys):

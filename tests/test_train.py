@@ -11,7 +11,7 @@ import pytest
 
 import train
 from conftest import ROOT, SHAPE_TAGS, make_shapes_data, read_csv
-from tagger.dataset import load_examples, sample_table, split_ids
+from tagger.train.dataset import load_examples, sample_table, split_ids
 
 
 def train_args(data_dir, run, *flags):
@@ -67,7 +67,7 @@ def test_the_original_method_is_still_there(tmp_path):
     train.main(train_args(data, run, "--epochs", "1", "--model", "seed_cnn", "--loss", "softmax",
                           "--schedule", "constant", "--warmup-epochs", "0", "--shift", "0"))
     assert "val_accuracy" in read_csv(run / "history.csv")[0]
-    from tagger.runs import load_run
+    from tagger.infer.keras_run import load_run
     model = load_run(run).model
     assert model.name == "seed_cnn" and model.get_layer("scores").activation.__name__ == "softmax"
 
@@ -109,7 +109,7 @@ def test_killed_training_resumes_from_its_last_epoch(tmp_path):
 
 
 def test_asymmetric_loss_down_weights_easy_negatives():
-    from tagger.training import AsymmetricLoss
+    from tagger.train.recipe import AsymmetricLoss
 
     loss = AsymmetricLoss(gamma_neg=4.0, gamma_pos=0.0, clip=0.05)
     y = np.array([[1.0, 0.0, 0.0]])

@@ -1,0 +1,207 @@
+"""Command-line pieces shared by the scripts, so flag names and defaults cannot drift."""
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .entry import describe_os_error
+from .files import atomic_path
+
+DEFAULT_IMAGE_SIZE = 100  # pixels, the original project's input size
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """Show every flag's default and keep the docstring's example commands as written."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "(default" in text or action.default is argparse.SUPPRESS or not action.option_strings:
+            return text
+        return text + " (default: %(default)s)"
+
+
+def make_parser(doc):
+    """An ArgumentParser whose description is the script's docstring."""
+    return argparse.ArgumentParser(description=doc, formatter_class=Formatter)
+
+
+def ranged(kind, low=None, high=None, low_open=False, high_open=False, what=None):
+    """An argparse type: a `kind` (int or float) between `low` and `high` (each bound
+    included unless open), so a bad value is refused with exit 2 before anything is written."""
+    if what is None:
+        noun = "an integer" if kind is int else "a number"
+        what = (f"{noun} in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+                if high is not None else f"{noun} {'>' if low_open else '>='} {low}")
+
+    def check(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if value != value or too_low or too_high:  # value != value: NaN
+            raise argparse.ArgumentTypeError(f"{text} is not {what}")
+        return value
+
+    return check
+
+
+positive_int = ranged(int, 1, what="a positive integer")
+non_negative_int = ranged(int, 0, what="an integer >= 0")
+positive_float = ranged(float, 0, low_open=True, high=float("inf"), high_open=True,
+                        what="a positive number")
+non_negative_float = ranged(float, 0, high=float("inf"), high_open=True, what="a number >= 0")
+fraction = ranged(float, 0, 1, high_open=True)  # a share of something: [0, 1)
+probability = ranged(float, 0, 1)  # a score or a threshold: [0, 1]
+
+
+def folder(text):
+    """A folder path for argparse: one that exists as a file is refused (exit 2)."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a file, not a folder")
+    return path
+
+
+def add_data_dir(parser):
+    parser.add_argument("--data-dir", type=folder, default="data",
+                        help="folder that holds every stage's input and output")
+
+
+def add_csv(parser):
+    parser.add_argument("--csv", type=Path, default=None,
+                        help="the Safebooru metadata CSV (default: DATA_DIR/all_data.csv)")
+
+
+def add_dic(parser):
+    parser.add_argument("--dic", type=Path, default=None,
+                        help="tag dictionary, one tag per line (default: DATA_DIR/dic.txt; "
+                             "the repository's dic.txt holds the original 38 tags)")
+
+
+def add_image_size(parser):
+    parser.add_argument("--image-size", type=positive_int, default=DEFAULT_IMAGE_SIZE,
+                        help="side of the square images, in pixels")
+
+
+def add_seed(parser):
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed")
+
+
+def add_workers(parser, default, what="parallel workers", zero_ok=False):
+    parser.add_argument("--workers", type=non_negative_int if zero_ok else positive_int,
+                        default=default, help=what)
+
+
+def add_overwrite(parser, what="redo work already done instead of skipping it"):
+    parser.add_argument("--overwrite", action="store_true", help=what)
+
+
+def default_workers():
+    """Cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def resolve(args):
+    """Fill the data-dir-relative defaults of --csv and --dic in place; return args."""
+    if getattr(args, "csv", "unset") is None:
+        args.csv = args.data_dir / "all_data.csv"
+    if getattr(args, "dic", "unset") is None:
+        args.dic = args.data_dir / "dic.txt"
+    return args
+
+
+def fail(message, code=2):
+    """Print an error a person can act on and exit, without a traceback."""
+    if isinstance(message, OSError):  # the file and what to do, not a bare "[Errno 2] ..."
+        message = describe_os_error(message)
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def args_dict(args):
+    """The parsed arguments as JSON-ready values (paths as strings), as args.json holds them."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+
+
+def save_args(path, args):
+    """Record how a folder was made (args.json)."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(args_dict(args), indent=2, sort_keys=True) + "\n")
+
+
+def add_run(parser, default="runs/tagger"):
+    parser.add_argument("--run", type=Path, default=Path(default),
+                        help="run folder: model.keras, dic.txt, logs/, history.csv, split.csv")
+
+
+def add_tagger(parser, default="runs/tagger"):
+    """--run (a run folder, an ONNX export or a WD14-layout folder) and --model FILE.onnx."""
+    parser.add_argument("--run", type=Path, default=Path(default),
+                        help="run folder (model.keras), or a folder with model.onnx: an "
+                             "export.py onnx or wd14 export, or any WD14 tagger")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="an .onnx file to run instead of --run (with dic.txt or "
+                             "selected_tags.csv beside it); needs no TensorFlow")
+
+
+def add_pictures_and_choice(parser, verb):
+    """The pictures, the tagger, and how tags are chosen (tag.py and draw.py); returns the
+    group of choices, for a script to add its own."""
+    parser.add_argument("inputs", nargs="+", type=Path, help="picture files or folders")
+    add_tagger(parser)
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--tuned", action="store_true",
+                        help=f"{verb} the tags over the run's per-tag thresholds (the default)")
+    choice.add_argument("--threshold", type=probability, default=None,
+                        help=f"{verb} every tag scoring at least this")
+    return choice
+
+
+def add_decoding(parser, workers_what, batch_size):
+    """How pictures are decoded and fed to the network (tag.py and draw.py)."""
+    parser.add_argument("--full-decode", action="store_true",
+                        help="decode every picture at full size, exactly as deal.py prepared "
+                             "training images (slower; the README says what it changes)")
+    add_workers(parser, default_workers(), workers_what, zero_ok=True)
+    parser.add_argument("--batch-size", type=positive_int, default=batch_size,
+                        help="pictures per network call")
+    parser.add_argument("--quiet", action="store_true", help="no line per picture")
+
+
+def recorded_image_size(data_dir):
+    """The image size deal.py recorded in DATA_DIR/deal_args.json, else the default."""
+    return _deal_setting(data_dir, "image_size", DEFAULT_IMAGE_SIZE)
+
+
+def recorded_fit(data_dir):
+    """The --fit deal.py recorded in DATA_DIR/deal_args.json, else pad."""
+    return _deal_setting(data_dir, "fit", "pad")
+
+
+def _deal_setting(data_dir, key, default):
+    path = Path(data_dir) / "deal_args.json"
+    return json.loads(path.read_text()).get(key, default) if path.exists() else default
+
+
+def images_dir(data_dir):
+    """Where download.py put DATA_DIR's thumbnails: its recorded --out, else DATA_DIR/images."""
+    path = Path(data_dir) / "download_args.json"
+    out = json.loads(path.read_text()).get("out") if path.exists() else None
+    return Path(data_dir) / "images" if not out else Path(data_dir) / out  # out may be absolute
+
+
+def record_images_dir(data_dir, args):
+    """Write download_args.json, keeping --out relative to DATA_DIR when it lies inside it,
+    so the later stages find the thumbnails from any working folder."""
+    out = Path(args.out).resolve()
+    try:
+        out = out.relative_to(Path(data_dir).resolve())
+    except ValueError:
+        pass
+    values = args_dict(args)
+    values["out"] = str(out)
+    with atomic_path(Path(data_dir) / "download_args.json") as tmp:
+        Path(tmp).write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")

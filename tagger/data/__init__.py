@@ -1,0 +1,1 @@
+"""The data stages: the Safebooru CSV, fetching, counting, dealing and checking; imports only tagger.core."""

@@ -1,0 +1,123 @@
+"""Resize downloaded thumbnails once and group them into one hard-linked folder per tag."""
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.entry import process_pool
+from ..core.files import atomic_path, link_or_copy
+from ..core.images import fit_square, load_rgb
+from ..core.tags import folder_map, folder_to_tag, load_dic
+
+LABELS_HEADER = ("id", "path", "tags")
+JPEG_QUALITY = 95
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image to resize: where it is, where it goes, which tag folders get a link."""
+    row: int
+    id: int
+    src: str
+    dst: str
+    links: tuple
+    size: int
+    fit: str
+    tags: tuple = ()
+
+
+def process(job):
+    """Resize one image and link it into its tag folders; return (job, error or None)."""
+    try:
+        img = fit_square(load_rgb(job.src), job.size, job.fit)
+    except Exception as exc:  # any undecodable input is recorded, never fatal
+        return job, f"unreadable: {type(exc).__name__}: {exc}"
+    # writing can fail only on our side (a full disk, say): that stops the run
+    with atomic_path(job.dst) as tmp:
+        img.save(tmp, "JPEG", quality=JPEG_QUALITY)
+    for link in job.links:
+        link_or_copy(job.dst, link)
+    return job, None
+
+
+def run_jobs(jobs, workers, on_done):
+    """Process jobs on `workers` processes (1 = in this process), calling on_done(job, err)."""
+    if workers <= 1:
+        for job in jobs:
+            on_done(*process(job))
+        return
+    with process_pool(workers) as pool:
+        for job, error in pool.imap_unordered(process, jobs, chunksize=32):
+            on_done(job, error)
+
+
+def read_labels(path):
+    """Read labels.csv into {id: (path, tags tuple)} (empty if absent)."""
+    if not os.path.isfile(path):
+        return {}
+    with open(path, newline="", encoding="utf-8") as f:
+        return {int(r["id"]): (r["path"], tuple(r["tags"].split())) for r in csv.DictReader(f)}
+
+
+def write_labels(path, labels):
+    """Write {id: (path, tags)} as labels.csv, sorted by id, atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(LABELS_HEADER)
+            for post_id in sorted(labels):
+                rel, tags = labels[post_id]
+                writer.writerow((post_id, rel, " ".join(tags)))
+
+
+def image_paths(root):
+    """Yield every file path under the tag folders of `root` (skipping hidden names)."""
+    root = Path(root)
+    if not root.is_dir():
+        return
+    for folder in sorted(os.scandir(root), key=lambda e: e.name):
+        if folder.is_dir() and not folder.name.startswith("."):
+            for entry in os.scandir(folder.path):
+                if entry.is_file() and not entry.name.startswith("."):
+                    yield Path(entry.path)
+
+
+def folder_tags(data_dir, folders):
+    """Map each tag-folder name under DATA_DIR/anime_images to its tag.
+
+    Names are decoded where they can be; a name shortened with a hash (a tag longer than a
+    file name may be) is found among the tags of labels.csv and of the dictionaries deal.py
+    may have used. Raises ValueError naming a folder no tag explains."""
+    data_dir = Path(data_dir)
+    known = {}
+    for dic in _dictionaries(data_dir):
+        try:
+            known.update(folder_map(load_dic(dic)))
+        except ValueError:  # an empty dictionary explains no folder
+            pass
+    for _, tags in read_labels(data_dir / "labels.csv").values():
+        known.update(folder_map(tags))
+    found = {}
+    for name in folders:
+        if name in known:
+            found[name] = known[name]
+        elif "%~" not in name:
+            found[name] = folder_to_tag(name)
+        else:
+            raise ValueError(f"{data_dir / 'anime_images' / name}: a shortened tag folder whose "
+                             f"tag is in neither labels.csv nor the dictionary; run deal.py "
+                             f"again, or move the folder out of anime_images/")
+    return found
+
+
+def _dictionaries(data_dir):
+    """The dictionary files deal.py may have read: the one it recorded and DATA_DIR/dic.txt."""
+    import json
+
+    paths = [data_dir / "dic.txt"]
+    args = data_dir / "deal_args.json"
+    if args.is_file():
+        recorded = json.loads(args.read_text()).get("dic")
+        if recorded:
+            paths.append(Path(recorded))
+    return [p for p in dict.fromkeys(paths) if p.is_file()]

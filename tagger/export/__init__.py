@@ -1,0 +1,1 @@
+"""Exporting a run to the WD14 ONNX layout, ONNX, LiteRT and SavedModel; the top layer."""

@@ -1,0 +1,153 @@
+"""Exporting a trained run: build the graph, write it under a temporary name, check it against
+Keras on a few pictures, then give it its final name (moving an earlier export aside)."""
+import csv
+import datetime
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import formats
+from .graph import RATING_TAGS, WD14_SIZE, folded_bias_shift, wd14_model
+from ..core.files import move_aside
+from ..infer.keras_run import load_run, prepare_batches
+
+MAX_DIFF = 1e-4  # the largest difference from Keras an export may have
+CHECK_PICTURES = 8
+RATING_TAG_ID = 9999999  # the id public WD14 taggers give their rating rows
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    max_diff: float
+    pictures: str      # where the checked pictures came from
+    replaced: Path = None
+
+
+def check_pictures(run, size, n=CHECK_PICTURES):
+    """(uint8 RGB pictures (n, size, size, 3), where they came from): validation pictures of
+    the run, else generated ones when its data folder is gone."""
+    try:
+        from ..train.dataset import load_examples, read_split
+
+        split = read_split(run.path / "split.csv")
+        examples = load_examples(Path(run.settings["data_dir"]), run.tags)
+        held = [p for i, p in zip(examples.ids, examples.paths) if split.get(int(i)) != "train"]
+        batches = list(prepare_batches(held[:n], size, run.fit, n, lambda i, e: None))
+        if batches:
+            return batches[0][1], f"{len(batches[0][1])} held-out pictures of the run"
+    except (OSError, KeyError, ValueError):
+        pass
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    noise[: n // 2, size // 4: size // 2] = 255  # white bands, like padding
+    return noise, f"{n} generated pictures (the run's data folder was not found)"
+
+
+def write_selected_tags(path, tags, counts):
+    """A WD14 selected_tags.csv: 4 ratings (category 9), then every tag as general (0). Not
+    character (4): kohya's script fails on a passing category-4 tag in this layout."""
+    rows = [(RATING_TAG_ID, name, 9, 0) for name in RATING_TAGS]
+    rows += [(i, tag, 0, counts.get(tag, 0)) for i, tag in enumerate(tags)]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)  # quotes names with commas or quotes, as the tools' readers expect
+        writer.writerow(("tag_id", "name", "category", "count"))
+        writer.writerows(rows)
+
+
+def tag_counts(run):
+    """{tag: count} from the run's data folder (set_dic.py's tag_counts.csv), when it is there."""
+    path = Path(run.settings.get("data_dir", "")) / "tag_counts.csv"
+    if not path.is_file():
+        return {}
+    with open(path, newline="", encoding="utf-8") as f:
+        return {r["tag"]: int(r["count"]) for r in csv.DictReader(f)}
+
+
+def graph_for(run, fmt, thresholds, tool_threshold, resize):
+    """The Keras model to write for `fmt`, and the side of the square pictures it takes."""
+    if fmt != "wd14":
+        return run.model, run.image_size
+    if thresholds == "tuned" and run.thresholds is None:
+        raise ValueError(f"{run.path} has no thresholds.csv (train.py writes it when the run "
+                         f"finishes), so there are no tuned thresholds to fold; finish the run, "
+                         f"or export with --thresholds none")
+    shift = folded_bias_shift(run.thresholds, tool_threshold) if thresholds == "tuned" else None
+    return wd14_model(run.model, run.image_size, shift, resize), WD14_SIZE
+
+
+def write_side_files(run, fmt, folder, info):
+    """Everything beside the model: the tags, thresholds, split and how it was made."""
+    if fmt == "wd14":
+        write_selected_tags(folder / "selected_tags.csv", run.tags, tag_counts(run))
+    else:
+        for name in ("dic.txt", "thresholds.csv", "split.csv"):
+            if (run.path / name).is_file():
+                shutil.copyfile(run.path / name, folder / name)
+    (folder / "export.json").write_text(json.dumps(info, indent=2) + "\n")
+
+
+def self_check(model, fmt, written, pictures):
+    """The largest difference between the written file and Keras on the pictures."""
+    batch = pictures.astype(np.float32)
+    if fmt == "wd14":
+        batch = np.ascontiguousarray(batch[..., ::-1])  # the tools feed BGR
+    expected = formats.keras_outputs(model, batch)
+    got = formats.RUNNERS[fmt](written)(batch)
+    return formats.max_difference(expected, got)
+
+
+def export_run(run_path, fmt, out=None, thresholds="none", tool_threshold=0.35, overwrite=False,
+               resize="bicubic", log=print):
+    """Export RUN to `out` (default RUN/export/FMT) in `fmt`; returns an ExportResult."""
+    if fmt not in formats.FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(formats.FORMATS)}")
+    if thresholds == "tuned" and fmt != "wd14":
+        raise ValueError("--thresholds tuned folds the thresholds into a WD14 export; the other "
+                         "formats carry thresholds.csv beside the model instead")
+    run_path = Path(run_path)
+    out = Path(out) if out else run_path / "export" / fmt
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out} already holds an export; pass --overwrite to replace it "
+                              f"(the old one is moved to {out.parent / 'replaced'}), or --out")
+    run = load_run(run_path)
+    model, size = graph_for(run, fmt, thresholds, tool_threshold, resize)
+    pictures, source = check_pictures(run, size)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        written = formats.WRITERS[fmt](model, tmp)
+        diff = self_check(model, fmt, written, pictures)
+        log(f"self-check: {fmt} export against Keras on {source}: max difference {diff:.2e}")
+        if not diff < MAX_DIFF:
+            raise ValueError(f"the {fmt} export differs from Keras by {diff:.2e} (more than "
+                             f"{MAX_DIFF:g}); it was not written")
+        info = export_info(run, fmt, size, diff, source)
+        if fmt == "wd14":
+            info.update(channels="BGR", rating_columns=list(RATING_TAGS), resize=resize,
+                        thresholds=thresholds,
+                        tool_threshold=tool_threshold if thresholds == "tuned" else None)
+        write_side_files(run, fmt, tmp, info)
+        replaced = move_aside(out, out.parent / "replaced") if out.exists() else None
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ExportResult(out, diff, source, replaced)
+
+
+def export_info(run, fmt, size, diff, source):
+    """export.json: how the export was made, and how well it matched Keras."""
+    import keras
+
+    info = {"format": fmt, "run": str(run.path.resolve()), "input_size": size,
+            "run_image_size": run.image_size, "fit": run.fit, "tags": len(run.tags),
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "self_check": {"pictures": source, "max_abs_diff": diff, "limit": MAX_DIFF},
+            "keras": keras.__version__, "run_settings": run.settings, "channels": "RGB"}
+    return info

@@ -1,0 +1,100 @@
+"""Writing a Keras model in each export format, and running the written file back.
+
+Each format has a writer (model, folder) that returns the file or folder it wrote, and a
+runner (that path) that returns a function from a float32 batch to the list of outputs, so
+an export can be checked against Keras before it gets its final name.
+"""
+import numpy as np
+
+FORMATS = ("wd14", "onnx", "litert", "saved_model")
+SERVING_VERSION = "1"  # TF Serving loads MODEL_BASE_PATH/<version>/saved_model.pb
+
+
+def _input_spec(model):
+    import keras
+
+    shape = (None, *model.inputs[0].shape[1:])
+    return [keras.InputSpec(shape=shape, dtype="float32", name="input")]
+
+
+def write_onnx(model, folder):
+    """model.onnx through Keras's own ONNX export (tf2onnx), batch size left open."""
+    path = folder / "model.onnx"
+    model.export(str(path), format="onnx", verbose=False, input_signature=_input_spec(model))
+    return path
+
+
+def write_litert(model, folder):
+    """model.tflite: the LiteRT (TFLite) flatbuffer, float32, through Keras's export."""
+    path = folder / "model.tflite"
+    model.export(str(path), format="litert", verbose=False)
+    return path
+
+
+def write_saved_model(model, folder):
+    """A SavedModel with a `serving_default` signature in folder/1, as TF Serving expects."""
+    path = folder / SERVING_VERSION
+    model.export(str(path), format="tf_saved_model", verbose=False,
+                 input_signature=_input_spec(model))
+    return path
+
+
+def run_onnx(path):
+    from ..infer.onnx_run import onnx_session
+
+    session = onnx_session(path)
+    name = session.get_inputs()[0].name
+    return lambda batch: session.run(None, {name: batch})
+
+
+def run_litert(path):
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+
+    def predict(batch):
+        index = interpreter.get_input_details()[0]["index"]
+        interpreter.resize_tensor_input(index, batch.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(index, batch)
+        interpreter.invoke()
+        return [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+
+    return predict
+
+
+def run_saved_model(path):
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+
+    def predict(batch):
+        out = serve(tf.constant(batch))
+        return [out[k].numpy() for k in sorted(out)]
+
+    return predict
+
+
+WRITERS = {"wd14": write_onnx, "onnx": write_onnx, "litert": write_litert,
+           "saved_model": write_saved_model}
+RUNNERS = {"wd14": run_onnx, "onnx": run_onnx, "litert": run_litert,
+           "saved_model": run_saved_model}
+
+
+def keras_outputs(model, batch):
+    """The Keras model's outputs on a batch, as a list of arrays."""
+    out = model(batch, training=False)
+    return [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+
+
+def max_difference(expected, got):
+    """The largest absolute difference between two lists of outputs of the same shapes."""
+    if len(expected) != len(got):
+        raise ValueError(f"the export gives {len(got)} outputs, Keras {len(expected)}")
+    worst = 0.0
+    for e, g in zip(expected, got):
+        if e.shape != g.shape:
+            raise ValueError(f"the export gives an output of shape {g.shape}, Keras {e.shape}")
+        gap = np.abs(e.astype(np.float64) - g)
+        worst = max(worst, float(np.max(gap)) if np.isfinite(gap).all() else float("inf"))
+    return worst

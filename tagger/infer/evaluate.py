@@ -1,0 +1,70 @@
+"""Scoring a run on held-out images: the original top-k protocol and multi-label metrics."""
+import json
+import re
+
+import numpy as np
+
+from ..train import metrics
+from . import charts
+from ..core.files import atomic_csv_writer, atomic_path
+
+COLOURS = ("aqua black blonde blue brown gray grey green light_brown orange pink purple red "
+           "silver white yellow").split()
+_GROUPS = {"hair": re.compile(rf"^({'|'.join(COLOURS)})_hair$"),
+           "eye": re.compile(rf"^({'|'.join(COLOURS)})_eyes$")}
+
+
+def colour_groups(tags):
+    """Column indices of the hair-colour and eye-colour tags (groups of two or more)."""
+    groups = {name: [i for i, t in enumerate(tags) if rx.match(t)] for name, rx in _GROUPS.items()}
+    return {name: idx for name, idx in groups.items() if len(idx) >= 2}
+
+
+def top_k_protocol(y_true, scores, min_common, k, credit):
+    """The original test: images with more than `min_common` tags, credit per correct top-k tag."""
+    keep = y_true.sum(axis=1) > min_common
+    k = min(k, y_true.shape[1])
+    per_image = metrics.top_k_scores(y_true[keep], scores[keep], k=k, credit=credit)
+    return keep, per_image
+
+
+def score(y_true, scores, tags, thresholds, k):
+    """Every number of the report, as plain floats."""
+    report = metrics.summary(y_true, scores, thresholds, k=k)
+    report["images"] = int(len(y_true))
+    report["per_tag_ap"] = {t: float(a) for t, a in zip(tags, metrics.per_tag_ap(y_true, scores))}
+    for name, idx in colour_groups(tags).items():
+        report[f"{name}_colour_top1"] = float(metrics.group_top1_accuracy(y_true, scores, idx))
+    return report
+
+
+def write_eval(out, ids, y_true, scores, tags, report, protocol_scores, k):
+    """report.json, predictions.csv and the charts, all written atomically."""
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "report.json") as tmp:
+        tmp.write_text(json.dumps(clean_nans(report), indent=2, allow_nan=False) + "\n")
+    header = ("id", "true_tags", "top_predictions")
+    with atomic_csv_writer(out / "predictions.csv", header) as writer:
+        for i, post_id in enumerate(ids):
+            top = np.argsort(-scores[i], kind="stable")[:k]
+            writer.writerow((int(post_id), " ".join(tags[j] for j in np.flatnonzero(y_true[i])),
+                             " ".join(f"{tags[j]}:{scores[i, j]:.3f}" for j in top)))
+    if protocol_scores is not None and len(protocol_scores):
+        mean = float(np.mean(protocol_scores))
+        charts.save_pie(mean, 1 - mean, out / "pie.png",
+                        title=f"Top-{k} score over {len(protocol_scores):,} images")
+    aps = report["per_tag_ap"]
+    charts.save_ap_bars(list(aps), list(aps.values()), out / "ap.png")
+    order = np.argsort([-np.nan_to_num(v) for v in aps.values()], kind="stable")
+    curves = {tags[j]: metrics.precision_recall_curve(y_true[:, j], scores[:, j])[:2]
+              for j in order if y_true[:, j].any()}
+    charts.save_pr_curves(curves, out / "pr.png")
+
+
+def clean_nans(obj):
+    """Replace NaN floats by None so report.json is strict JSON."""
+    if isinstance(obj, dict):
+        return {k: clean_nans(v) for k, v in obj.items()}
+    if isinstance(obj, float) and obj != obj:
+        return None
+    return obj

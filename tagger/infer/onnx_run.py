@@ -1,0 +1,121 @@
+"""Tagging with onnxruntime, without TensorFlow: an exported run, or any WD14-layout folder.
+
+Two layouts are read:
+- this project's bare ONNX export (`export.py RUN --format onnx`): model.onnx fed RGB 0..255
+  at the run's size, with the run's dic.txt and thresholds.csv beside it;
+- the WD14 tagger layout (model.onnx + selected_tags.csv, as `export.py --format wd14`
+  writes and as public WD taggers ship): fed as those tools feed it, a white square of 448
+  (the input's height) in BGR; the rating columns (category 9) are left out, so callers see
+  only the tags.
+OnnxRun offers what tagger.infer.keras_run.Run offers: tags, thresholds, image_size, fit, predict().
+This module must not import TensorFlow or Keras.
+"""
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .keras_run import read_thresholds  # TensorFlow-free: runs.py imports Keras only to load
+from ..core.tags import load_dic
+
+RATING_CATEGORY = "9"
+DEFAULT_TOOL_THRESHOLD = 0.35  # the WD14 tools' default general threshold
+
+
+@dataclass
+class OnnxRun:
+    """An ONNX tagger: predicts tag scores for uint8 RGB pictures (n, size, size, 3)."""
+    path: Path                 # the folder (or the .onnx file's folder)
+    session: object            # onnxruntime.InferenceSession
+    tags: list
+    thresholds: np.ndarray
+    image_size: int
+    fit: str
+    layout: str                # "onnx" (bare, RGB) or "wd14" (BGR, ratings first)
+    columns: np.ndarray        # which output columns are the tags
+    settings: dict = field(default_factory=dict)  # the source run's args.json, when known
+
+    def predict(self, arrays, batch_size=64):
+        """Scores (n, n_tags) for uint8 RGB arrays (n, size, size, 3), in batches."""
+        arrays = np.asarray(arrays)
+        name = self.session.get_inputs()[0].name
+        out = []
+        for start in range(0, len(arrays), batch_size):
+            batch = arrays[start:start + batch_size].astype(np.float32)
+            if self.layout == "wd14":
+                batch = np.ascontiguousarray(batch[..., ::-1])  # RGB -> BGR
+            out.append(self.session.run(None, {name: batch})[0][:, self.columns])
+        if not out:
+            return np.zeros((0, len(self.tags)), np.float32)
+        return np.concatenate(out)
+
+
+def find_onnx_file(path):
+    """The .onnx file of a folder (model.onnx, else its only *.onnx) or the file itself."""
+    path = Path(path)
+    if path.is_file():
+        if path.suffix.lower() != ".onnx":
+            raise ValueError(f"{path}: not an .onnx file")
+        return path
+    if (path / "model.onnx").is_file():
+        return path / "model.onnx"
+    found = sorted(path.glob("*.onnx")) if path.is_dir() else []
+    if len(found) != 1:
+        raise FileNotFoundError(
+            f"{path}: expected model.onnx or exactly one .onnx file, found "
+            f"{len(found)}; export a run with `python export.py RUN --format onnx`")
+    return found[0]
+
+
+def read_selected_tags(path):
+    """(names, categories) of a WD14 selected_tags.csv (header tag_id,name,category,count)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"name", "category"} <= set(rows[0]):
+        raise ValueError(f"{path}: not a WD14 tag list (needs the columns name and category)")
+    return [r["name"] for r in rows], [r["category"].strip() for r in rows]
+
+
+def onnx_session(model_file):
+    """An onnxruntime session on the CPU that logs errors only."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # errors only: its warnings about unused initialisers are noise
+    return onnxruntime.InferenceSession(str(model_file), options,
+                                        providers=["CPUExecutionProvider"])
+
+
+def _export_info(folder):
+    path = folder / "export.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def open_onnx(path):
+    """An OnnxRun for a folder with model.onnx (or one *.onnx file), or for an .onnx file."""
+    model_file = find_onnx_file(path)
+    folder = model_file.parent
+    info = _export_info(folder)
+    session = onnx_session(model_file)
+    shape = session.get_inputs()[0].shape
+    if (folder / "selected_tags.csv").is_file():
+        names, categories = read_selected_tags(folder / "selected_tags.csv")
+        columns = np.array([i for i, c in enumerate(categories) if c != RATING_CATEGORY])
+        width = session.get_outputs()[0].shape[-1]
+        if isinstance(width, int) and width != len(names):
+            raise ValueError(f"{model_file} gives {width} scores but "
+                             f"{folder}/selected_tags.csv lists {len(names)} tags")
+        tags = [names[i] for i in columns]
+        threshold = info.get("tool_threshold") or DEFAULT_TOOL_THRESHOLD
+        return OnnxRun(folder, session, tags, np.full(len(tags), threshold), int(shape[1]),
+                       "pad", "wd14", columns, info.get("run_settings", {}))
+    if not (folder / "dic.txt").is_file():
+        raise FileNotFoundError(f"{folder}: neither selected_tags.csv (WD14 layout) nor dic.txt "
+                                f"(python export.py RUN --format onnx) beside {model_file.name}")
+    tags = load_dic(folder / "dic.txt")
+    settings = info.get("run_settings", {})
+    return OnnxRun(folder, session, tags, read_thresholds(folder / "thresholds.csv", tags),
+                   int(shape[1]), settings.get("fit", "pad"), "onnx", np.arange(len(tags)),
+                   settings)

@@ -1,0 +1,1 @@
+"""Training: the input pipeline, the networks, the loop, distribution and metrics; imports tagger.core and tagger.data."""

@@ -1,0 +1,216 @@
+"""train.py's work: the input, the model, the epochs (resumable, on one worker or many), outputs."""
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from . import metrics
+from .dataset import fits_in_memory, make_dataset, sample_table
+from .distributed import barrier, choose_strategy, write_dir
+from ..core.files import atomic_csv_writer, atomic_path
+from .loop import Checkpoints, Loop
+from .model import build_model
+from ..core.progress import bar
+from .records import existing_records, record_dataset, write_records
+from .recipe import (RunLog, best_so_far, is_better, learning_rate_schedule, read_history,
+                       rewrite_history)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything fit() needs to know, unpacked from the command line (train.py's flags hold
+    the defaults)."""
+    run: Path
+    model: str
+    loss: str
+    image_size: int
+    epochs: int
+    patience: int
+    monitor: str
+    batch_size: int
+    lr: float
+    schedule: str
+    warmup_epochs: float
+    label_smoothing: float
+    flip: bool
+    shift: float
+    mixed_precision: str
+    cache_mb: int
+    tfrecords: bool
+    seed: int
+
+    @classmethod
+    def from_args(cls, args):
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def datasets(cfg, parts, strategy, cluster):
+    """(training batches: an endless distributed iterator, steps per epoch, this worker's share
+    of the validation set). Each worker reads only its share of the files; an epoch is as many
+    global batches (--batch-size per replica, times the replicas) as make one pass. Images that
+    do not fit --cache-mb are read again each epoch, from TFRecord shards with --tfrecords."""
+    paths, targets = sample_table(parts["train"], cfg.loss)
+    global_batch = cfg.batch_size * strategy.num_replicas_in_sync
+    n_images = sum(len(p.ids) for p in parts.values()) // cluster.num_workers
+    cache = fits_in_memory(n_images, cfg.image_size, cfg.cache_mb * 2**20)
+    records = packed(cfg, paths, targets, strategy, cluster) if cfg.tfrecords and not cache \
+        else None
+
+    def train_input(context):
+        shard = (context.num_input_pipelines, context.input_pipeline_id)
+        batch = context.get_per_replica_batch_size(global_batch)
+        if records:
+            return record_dataset(records, targets.shape[1], len(paths), cfg.image_size, batch,
+                                  flip=cfg.flip, shift=cfg.shift, seed=cfg.seed, shard=shard,
+                                  repeat=True)
+        return make_dataset(paths, targets, cfg.image_size, batch, training=True, flip=cfg.flip,
+                            shift=cfg.shift, seed=cfg.seed, cache=cache, shard=shard, repeat=True)
+
+    train = iter(strategy.distribute_datasets_from_function(train_input))
+    val = make_dataset(*sample_table(parts["val"], cfg.loss), cfg.image_size, cfg.batch_size,
+                       training=False, cache=cache, shard=(cluster.num_workers, cluster.index))
+    return train, max(1, -(-len(paths) // global_batch)), val
+
+
+def packed(cfg, paths, targets, strategy, cluster):
+    """The training images as TFRecord shards in RUN/records, written once by the chief."""
+    folder = str(cfg.run / "records")
+    print(f"the images do not fit --cache-mb {cfg.cache_mb}: training reads them from TFRecord "
+          f"shards in {folder} (--tfrecords)", flush=True)
+    records = existing_records(folder, paths, targets) if cluster.is_chief else None
+    if cluster.is_chief and records is None:
+        with bar(len(paths), "packing images into TFRecord shards", "image") as progress:
+            records = write_records(folder, paths, targets, max(16, 4 * cluster.num_workers),
+                                    progress)
+    barrier(strategy, cluster)  # the others wait for the chief's shards
+    return records if cluster.is_chief else existing_records(folder, paths, targets)
+
+
+def first_images(dataset, n=8):
+    """The first n images and targets of an unshuffled pipeline, as arrays."""
+    images, labels = [], []
+    for x, y in dataset.unbatch().take(n):
+        images.append(x.numpy())
+        labels.append(y.numpy())
+    return np.stack(images), np.stack(labels)
+
+
+def build(cfg, n_tags, strategy, total_steps, warmup_steps):
+    """The model and its Adam optimizer (loss-scaled under mixed precision), on the strategy."""
+    lr = learning_rate_schedule(cfg.lr, cfg.schedule, total_steps, warmup_steps)
+    with strategy.scope():
+        model = build_model(cfg.model, cfg.image_size, n_tags, cfg.loss)
+        optimizer = keras.optimizers.Adam(lr)
+        if keras.mixed_precision.global_policy().name == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(model.trainable_variables)
+    return model, optimizer
+
+
+def fit(cfg, tags, parts, cluster):
+    """Train (every worker of a cluster runs this); return (seconds spent here, strategy)."""
+    keras.utils.set_random_seed(cfg.seed)
+    strategy, n_gpus = choose_strategy(cluster, cfg.mixed_precision)
+    barrier(strategy, cluster)  # every worker is here: the chief's --overwrite is done
+    train_batches, steps, val_ds = datasets(cfg, parts, strategy, cluster)
+    model, optimizer = build(cfg, len(tags), strategy, steps * cfg.epochs,
+                             round(steps * cfg.warmup_epochs))
+    loop = Loop(strategy, cluster, model, optimizer, cfg.loss, len(tags),
+                cfg.batch_size * strategy.num_replicas_in_sync, cfg.label_smoothing)
+    checkpoints = Checkpoints(cfg.run / "checkpoints", model, optimizer)
+    start, best, wait = checkpoints.restore()
+    log = None
+    if cluster.is_chief:  # drop epochs that will run again
+        rewrite_history(cfg.run / "history.csv",
+                        read_history(cfg.run / "history.csv", before_epoch=start))
+        val = parts["val"]
+        log = RunLog(cfg.run, model, tags, *first_images(make_dataset(
+            val.paths, val.labels, cfg.image_size, 8, training=False, cache=False)))
+    where = f"{n_gpus} GPU(s)" if n_gpus else "the CPU"
+    if cluster.is_multi_worker:
+        where = f"{cluster.num_workers} workers ({strategy.num_replicas_in_sync} replicas)"
+    print(f"training {cfg.model} ({model.count_params():,} weights, {cfg.loss}) on "
+          f"{len(parts['train'].ids):,} images, validating on {len(parts['val'].ids):,}, "
+          f"on {where}" + (f"; resuming after epoch {start}" if start else ""), flush=True)
+    t0 = time.time()
+    with write_dir(cfg.run / "checkpoints", cluster) as ckpt_dir, \
+            write_dir(cfg.run / "best.keras", cluster) as best_path:
+        epochs(cfg, loop, train_batches, steps, val_ds, log, checkpoints, start,
+               (best, wait), (ckpt_dir, best_path))
+    return time.time() - t0, strategy
+
+
+def epochs(cfg, loop, train_batches, steps, val_ds, log, checkpoints, start, best_wait, paths):
+    """The epoch loop: train, validate, keep the best model, record, checkpoint, stop early."""
+    best, wait = best_wait
+    ckpt_dir, best_path = paths
+    if cfg.patience and wait >= cfg.patience:
+        return  # it had stopped early before a kill cut finish() short: nothing more to train
+    for epoch in range(start, cfg.epochs):
+        t0 = time.time()
+        with bar(steps, f"epoch {epoch + 1}/{cfg.epochs}", "step") as progress:
+            logs = loop.train_epoch(train_batches, steps, progress)
+        logs.update(loop.evaluate(val_ds))
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(loop.optimizer.learning_rate))
+        logs["seconds"] = round(time.time() - t0, 2)
+        if is_better(logs[cfg.monitor], best, cfg.monitor):
+            best, wait = logs[cfg.monitor], 0
+            with atomic_path(best_path, suffix=".keras") as tmp:
+                loop.model.save(tmp)
+        else:
+            wait += 1
+        if log is not None:
+            log.epoch(epoch, logs)
+        checkpoints.save(epoch + 1, best, wait, ckpt_dir)  # last: a kill before redoes the epoch
+        print(f"epoch {epoch + 1}/{cfg.epochs}: " + ", ".join(
+            f"{k} {v:.4g}" for k, v in logs.items()), flush=True)
+        if cfg.patience and wait >= cfg.patience:
+            print(f"stopping early: no better {cfg.monitor} for {wait} epochs", flush=True)
+            break
+
+
+def finish(cfg, tags, parts):
+    """Load the best epoch, tune per-tag thresholds on validation, write model.keras."""
+    model = keras.models.load_model(cfg.run / "best.keras")
+    val = parts["val"]
+    scores = model.predict(make_dataset(val.paths, val.labels, cfg.image_size, 500,
+                                        training=False, cache=False), verbose=0)
+    thresholds = metrics.best_f1_thresholds(val.labels, scores)
+    with atomic_csv_writer(cfg.run / "thresholds.csv", ("tag", "threshold")) as writer:
+        writer.writerows((t, f"{th:.6f}") for t, th in zip(tags, thresholds))
+    with atomic_path(cfg.run / "model.keras", suffix=".keras") as tmp:
+        model.save(tmp)
+    return metrics.summary(val.labels, scores, thresholds)
+
+
+def fit_and_finish(args, tags, parts, cluster):
+    """train.py's work once the data is known to be sound; only the chief writes the results."""
+    cfg = TrainConfig.from_args(args)
+    seconds, strategy = fit(cfg, tags, parts, cluster)
+    report = finish(cfg, tags, parts) if cluster.is_chief else None
+    barrier(strategy, cluster)  # the others stay until the chief is done, so it sees no crash
+    if not cluster.is_chief:
+        return None
+    _clear_working_files(cfg.run)
+    history = read_history(cfg.run / "history.csv")
+    best_value, _ = best_so_far(history, cfg.monitor)
+    total = sum(r.get("seconds", 0) for r in history) / 60
+    print(f"trained {len(history)} epochs in {total:.1f} min ({seconds / 60:.1f} this session); best "
+          f"{cfg.monitor} {best_value:.4f}; validation mAP {report['map']:.3f}, micro F1 "
+          f"{report['tuned_micro_f1']:.3f} at tuned thresholds; wrote {cfg.run / 'model.keras'}")
+    return report
+
+
+def _clear_working_files(run):
+    """Once model.keras is written, what was kept to resume goes: checkpoints, best.keras, and
+    the TFRecord shards (a copy of the training images)."""
+    import shutil
+
+    shutil.rmtree(run / "records", ignore_errors=True)
+    if (run / "best.keras").exists():
+        os.remove(run / "best.keras")
+    shutil.rmtree(run / "checkpoints", ignore_errors=True)  # last: until then, not "trained"
