@@ -16,11 +16,11 @@ import tempfile
 
 from tagger.core import cli, locks
 from tagger.core.entry import stage
+from tagger.core.progress import bar
 from tagger.infer.captions import write_text
-from tagger.infer.inference import (DecodeStream, WorkerDied, choose, draw_job, find_pictures,
-                              load_tagger, mirror, missing_thresholds, open_pool, peek_input,
-                              plan_names, predict_stream, renamed_lines, scores_json, with_suffix)
-from tagger.core.progress import bar, plural
+from tagger.infer.drawing import check_out, draw_job, drawing_summary, plan_drawing
+from tagger.infer.pictures import required_pictures
+from tagger.infer.session import FAILURES, Choice, Decoding, TaggingSession, scores_json
 
 
 def parse_args(argv=None):
@@ -41,57 +41,13 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def check_out(inputs, out):
-    """Refuse an --out that is an input folder or holds one: outputs would mix with pictures."""
-    real_out = out.resolve()
-    for path in inputs:
-        real = path.resolve()
-        if path.is_dir() and (real == real_out or real_out in real.parents):
-            cli.fail(f"--out {out} is, or holds, the input folder {path}: choose a folder "
-                     f"outside it or inside it (outputs inside an input are never re-tagged)")
-
-
-def plan(paths, inputs, out, caption, as_json, overwrite):
-    """{picture: its output paths}, the pictures still to draw, and those renamed."""
-    names, renamed = plan_names(paths, mirror(inputs, out))
-    suffixes = ["_tags.png"] + [".txt"] * caption + [".json"] * as_json
-    outputs = {p: [with_suffix(names[p], s) for s in suffixes] for p in paths}
-    todo = [p for p in paths if overwrite or not all(o.exists() for o in outputs[p])]
-    return outputs, todo, renamed
-
-
-def draw_all(args, tagger, stream, outputs, pool):
-    """Predict each picture, write its caption and scores, and draw it in the workers."""
-    drawing, failed, drawn = collections.deque(), [], 0
-    with bar(len(stream.paths), "draw", "pic") as progress:
-        for item, row in predict_stream(tagger, stream, args.batch_size):
-            if row is None:
-                failed.append((item.path, item.error))
-                progress.update(1)
-                continue
-            chosen = choose(row, tagger.tags, tagger.thresholds, args.threshold, args.top_k)
-            picture_out, *others = outputs[item.path]
-            for path in others:
-                write_text(path, ", ".join(t for t, _ in chosen) + "\n" if path.suffix == ".txt"
-                           else scores_json(tagger.tags, row))
-            drawing.append(pool.submit(draw_job, item.picture_file, chosen, picture_out))
-            while len(drawing) > 2 * max(args.workers, 1):
-                drawing.popleft().result()
-                progress.update(1)
-            drawn += 1
-            if not args.quiet:
-                progress.write(f"{item.path}: " + ", ".join(f"{t} {s:.2f}" for t, s in chosen)
-                               + f"  -> {picture_out}")
-        for future in drawing:
-            future.result()
-            progress.update(1)
-    return drawn, failed
-
-
 @stage
 def main(argv=None):
     args = parse_args(argv)
-    check_out(args.inputs, args.out)
+    try:
+        check_out(args.inputs, args.out)
+    except ValueError as exc:
+        cli.fail(exc)
     with locks.output_folder(args.out):
         return draw(args)
 
@@ -99,49 +55,55 @@ def main(argv=None):
 def draw(args):
     """Predict and draw every picture (main's work, with --out locked when it exists)."""
     try:
-        paths = find_pictures(args.inputs, skip_inside=args.out)
-    except FileNotFoundError as exc:
+        paths = required_pictures(args.inputs, skip_inside=args.out)
+    except (OSError, ValueError) as exc:
         cli.fail(exc)
-    if not paths:
-        cli.fail("no pictures found in " + ", ".join(map(str, args.inputs)))
-    outputs, todo, renamed = plan(paths, args.inputs, args.out, args.caption, args.json,
-                                  args.overwrite)
-    pool = open_pool(args.workers if todo else 0)
-    try:
-        with tempfile.TemporaryDirectory(prefix="draw-") as tmp:
-            drawn, failed = run(args, todo, outputs, pool, tmp) if todo else (0, [])
-    except WorkerDied as exc:
-        cli.fail(exc)
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-    for path, error in failed:
-        print(f"{path}: skipped, not a readable picture ({error})")
-    for line in renamed_lines(renamed, "drawn", lambda p: outputs[p][0].name):
+    outputs, todo, renamed = plan_drawing(paths, args.inputs, args.out, args.caption, args.json,
+                                          args.overwrite)
+    with tempfile.TemporaryDirectory(prefix="draw-") as tmp:
+        drawn, failed = draw_all(args, todo, outputs, tmp) if todo else (0, [])
+    for line in drawing_summary(args.out, drawn, len(paths) - len(todo), failed, renamed, outputs):
         print(line)
-    print(f"drew tags on {plural(drawn, 'picture')} into {args.out}"
-          + f", already drawn {len(paths) - len(todo):,} (skipped; --overwrite to redo)"
-          + (f", skipped {len(failed):,} unreadable" if failed else "")
-          + (f", {len(renamed):,} named after their whole file name (stems clash)"
-             if renamed else ""))
     return {p: outputs[p][0] for p in todo if p not in dict(failed)}
 
 
-def run(args, todo, outputs, pool, tmp):
-    """Start decoding, load the tagger meanwhile, then predict and draw."""
-    spec = peek_input(args.model or args.run)
-    # pictures wait on disk (tmp) until drawn: a small window bounds that space too
-    options = dict(reduced=not args.full_decode, window=args.batch_size + 2 * args.workers,
-                   draw_dir=tmp, max_side=args.max_side)
-    stream = DecodeStream(pool, todo, *spec, **options) if spec else None
+def draw_all(args, todo, outputs, tmp):
+    """Predict each picture, write its caption and scores, and draw it in the workers (the
+    decoded pictures wait in `tmp` until drawn)."""
+    decoding = Decoding(args.workers, args.batch_size, not args.full_decode, draw_dir=tmp,
+                        max_side=args.max_side)
+    choice = Choice(args.threshold, args.top_k)
+    drawing, failed, drawn = collections.deque(), [], 0
     try:
-        tagger = load_tagger(args.model or args.run)
-    except (OSError, ValueError) as exc:
+        with TaggingSession(args.model or args.run, choice, decoding,
+                            "--threshold or --top-k") as session, \
+                bar(len(todo), "draw", "pic") as progress:
+            session.start(todo)
+            tagger = session.load()
+            for result in session.results():
+                if result.error:
+                    failed.append((result.path, result.error))
+                    progress.update(1)
+                    continue
+                picture_out, *others = outputs[result.path]
+                for path in others:
+                    write_text(path, ", ".join(t for t, _ in result.chosen) + "\n"
+                               if path.suffix == ".txt" else scores_json(tagger.tags, result.scores))
+                drawing.append(session.pool.submit(draw_job, result.picture_file, result.chosen,
+                                                   picture_out))
+                while len(drawing) > 2 * max(args.workers, 1):
+                    drawing.popleft().result()
+                    progress.update(1)
+                drawn += 1
+                if not args.quiet:
+                    progress.write(f"{result.path}: " + ", ".join(
+                        f"{t} {s:.2f}" for t, s in result.chosen) + f"  -> {picture_out}")
+            for future in drawing:
+                future.result()
+                progress.update(1)
+    except FAILURES as exc:
         cli.fail(exc)
-    if args.threshold is None and args.top_k is None and tagger.thresholds is None:
-        cli.fail(missing_thresholds(tagger, args.model or args.run, "--threshold or --top-k"))
-    if stream is None or (tagger.image_size, tagger.fit) != spec:
-        stream = DecodeStream(pool, todo, tagger.image_size, tagger.fit, **options)
-    return draw_all(args, tagger, stream, outputs, pool)
+    return drawn, failed
 
 
 if __name__ == "__main__":

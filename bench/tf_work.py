@@ -107,7 +107,7 @@ def reference(image_size=100, n_tags=38):
 def inference(paths, mode, repeats=3, image_size=100, n_tags=38, batch_size=256):
     """Seconds per pass over `paths` (after one warm-up pass), batched or one by one."""
     from tagger.train.model import build_model
-    from tagger.infer.keras_run import Run, prepare_batches
+    from tagger.infer.keras_run import Run
 
     model = build_model("seed_cnn", image_size, n_tags, "bce")
     run = Run(None, model, [f"tag{i}" for i in range(n_tags)], np.full(n_tags, 0.5),
@@ -127,3 +127,22 @@ def inference(paths, mode, repeats=3, image_size=100, n_tags=38, batch_size=256)
     once = {"batched": batched, "single": one_by_one}[mode]
     once(paths[:batch_size] if mode == "batched" else paths[:5])  # warm-up: traces predict
     return {"items": len(paths), "pass_seconds": [once(paths) for _ in range(repeats)]}
+
+
+def prepare_batches(sources, size, fit, batch_size, on_error):
+    """The inference path test.py and draw.py took before the tagging session: yield
+    (indices, uint8 array batch) of images prepared as deal.py does; skip bad ones."""
+    from tagger.core.images import prepare
+
+    indices, arrays = [], []
+    for i, source in enumerate(sources):
+        try:
+            arrays.append(prepare(source, size, fit))
+            indices.append(i)
+        except Exception as exc:  # an unreadable picture is reported, the others go on
+            on_error(i, f"{type(exc).__name__}: {exc}")
+        if len(arrays) == batch_size:
+            yield indices, np.stack(arrays)
+            indices, arrays = [], []
+    if arrays:
+        yield indices, np.stack(arrays)

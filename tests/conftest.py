@@ -223,7 +223,8 @@ def exported(tmp_path_factory):
     train.main(["--data-dir", str(data), "--run", str(run), "--batch-size", "16",
                 "--epochs", "3", "--patience", "0"])
     outs = {"wd14_tuned": ["--format", "wd14", "--thresholds", "tuned"],
-            "wd14": ["--format", "wd14", "--resize", "area"], "onnx": ["--format", "onnx"],
+            "wd14": ["--format", "wd14", "--resize", "area"], "wd14_default": ["--format", "wd14"],
+            "onnx": ["--format", "onnx"],
             "litert": ["--format", "litert"], "saved_model": ["--format", "saved_model"]}
     for name, flags in outs.items():
         export.main([str(run), *flags, "--out", str(root / name)])

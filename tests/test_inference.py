@@ -1,4 +1,4 @@
-"""tagger.infer.inference and the reduced decode: finding pictures, naming outputs, decoding."""
+"""tagger.infer.pictures, decoding and session.choose, and the reduced decode: finding pictures, naming outputs, decoding."""
 import io
 from pathlib import Path
 
@@ -8,8 +8,9 @@ from PIL import Image, ImageDraw
 
 from tagger.infer.captions import CaptionStyle, ScoresFile, split_tags
 from tagger.core.images import decode_rgb, prepare
-from tagger.infer.inference import (DecodeStream, InlineExecutor, choose, find_pictures, mirror,
-                              plan_names)
+from tagger.infer.decoding import DecodeStream, InlineExecutor
+from tagger.infer.pictures import find_pictures, mirror, plan_names
+from tagger.infer.session import choose
 
 
 def drawn_picture(size, seed=0):

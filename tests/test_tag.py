@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import tag
+from tagger.infer import session
 from conftest import SHAPE_TAGS, shape_image
 
 PICTURES = {"a.png": ("red", "circle"), "b.png": ("blue", "square"),
@@ -111,7 +112,7 @@ def test_scores_csv_and_jsonl_hold_every_tag_of_every_picture(trained, pics):
 
 def test_a_killed_run_finishes_the_rest_when_started_again(trained, pics, monkeypatch, capsys):
     _, run = trained
-    real_load = tag.load_tagger
+    real_load = session.open_tagger
     calls = []
 
     def killed_after_one_batch(path):
@@ -127,7 +128,7 @@ def test_a_killed_run_finishes_the_rest_when_started_again(trained, pics, monkey
         monkeypatch.setattr(tagger, "predict", interrupted)
         return tagger
 
-    monkeypatch.setattr(tag, "load_tagger", killed_after_one_batch)
+    monkeypatch.setattr(session, "open_tagger", killed_after_one_batch)
     scores = pics / "scores.csv"
     with pytest.raises(SystemExit) as stopped:
         tag_main(pics, run, "--batch-size", "2", "--scores", str(scores))
@@ -137,7 +138,7 @@ def test_a_killed_run_finishes_the_rest_when_started_again(trained, pics, monkey
     with open(scores, "a") as f:
         f.write(str(pics / "sub" / "c.png") + ",0.1")  # a row cut short by a kill
     (pics / "a.txt").write_text("kept\n")
-    monkeypatch.setattr(tag, "load_tagger", real_load)
+    monkeypatch.setattr(session, "open_tagger", real_load)
     result = tag_main(pics, run, "--batch-size", "2", "--scores", str(scores))
     assert result["tagged"] == 2 and result["skipped"] == 2
     assert caption(pics / "a.txt") == "kept\n"  # captioned before: left alone

@@ -17,7 +17,7 @@ for paths and recorded settings.
       split.csv, history.csv     the id split, and one row per epoch
       model.keras, thresholds.csv the trained model and its tuned per-tag thresholds
       logs/, checkpoints/        TensorBoard, and the state a killed run resumes from
-      eval/, export/FORMAT/      test.py's report, export.py's exports
+      eval/, export/FORMAT/      test.py's report, export.py's exports (ExportFolder)
 """
 import json
 from dataclasses import dataclass
@@ -164,6 +164,15 @@ class RunFolder:
         return None
 
 
-# Files beside an exported model, copied from its run: the dictionary, thresholds, split.
-EXPORT_INFO = "export.json"
-EXPORT_COPIES = ("dic.txt", "thresholds.csv", "split.csv")
+@dataclass(frozen=True)
+class ExportFolder(RunFolder):
+    """RUN/export/FORMAT: an exported model with the run's dic.txt, thresholds.csv and
+    split.csv copied beside it (the names a run folder gives them), and export.json."""
+
+    info = property(lambda self: self.path / "export.json")
+    selected_tags = property(lambda self: self.path / "selected_tags.csv")  # the WD14 layout
+    onnx = property(lambda self: self.path / "model.onnx")
+    litert = property(lambda self: self.path / "model.tflite")
+    saved_model = property(lambda self: self.path / "1")  # TF Serving's version folder
+
+    COPIED = ("dic", "thresholds", "split")  # from the run, under the same names

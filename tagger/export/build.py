@@ -13,7 +13,9 @@ import numpy as np
 from . import formats
 from .graph import RATING_TAGS, WD14_SIZE, folded_bias_shift, wd14_model
 from ..core.files import move_aside
-from ..infer.keras_run import load_run, prepare_batches
+from ..core.folders import ExportFolder, RunFolder
+from ..core.images import prepare
+from ..infer.keras_run import load_run
 
 MAX_DIFF = 1e-4  # the largest difference from Keras an export may have
 CHECK_PICTURES = 8
@@ -34,12 +36,16 @@ def check_pictures(run, size, n=CHECK_PICTURES):
     try:
         from ..train.dataset import load_examples, read_split
 
-        split = read_split(run.path / "split.csv")
-        examples = load_examples(Path(run.settings["data_dir"]), run.tags)
+        folder = RunFolder(run.path)
+        data = folder.data_folder(run.settings)
+        if data is None:
+            raise FileNotFoundError("the run's data folder is gone")
+        split = read_split(folder.split)
+        examples = load_examples(data.path, run.tags)
         held = [p for i, p in zip(examples.ids, examples.paths) if split.get(int(i)) != "train"]
-        batches = list(prepare_batches(held[:n], size, run.fit, n, lambda i, e: None))
-        if batches:
-            return batches[0][1], f"{len(batches[0][1])} held-out pictures of the run"
+        pictures = [prepare(path, size, run.fit) for path in held[:n]]
+        if pictures:
+            return np.stack(pictures), f"{len(pictures)} held-out pictures of the run"
     except (OSError, KeyError, ValueError):
         pass
     rng = np.random.default_rng(0)
@@ -61,8 +67,9 @@ def write_selected_tags(path, tags, counts):
 
 def tag_counts(run):
     """{tag: count} from the run's data folder (set_dic.py's tag_counts.csv), when it is there."""
-    path = Path(run.settings.get("data_dir", "")) / "tag_counts.csv"
-    if not path.is_file():
+    data = RunFolder(run.path).data_folder(run.settings)
+    path = data.tag_counts if data else None
+    if path is None or not path.is_file():
         return {}
     with open(path, newline="", encoding="utf-8") as f:
         return {r["tag"]: int(r["count"]) for r in csv.DictReader(f)}
@@ -81,14 +88,16 @@ def graph_for(run, fmt, thresholds, tool_threshold, resize):
 
 
 def write_side_files(run, fmt, folder, info):
-    """Everything beside the model: the tags, thresholds, split and how it was made."""
+    """Everything beside the model: the tags, the run's dictionary, tuned thresholds and split
+    (so the export tags and scores as its run does), and how it was made."""
+    source, target = RunFolder(run.path), ExportFolder(folder)
     if fmt == "wd14":
-        write_selected_tags(folder / "selected_tags.csv", run.tags, tag_counts(run))
-    else:
-        for name in ("dic.txt", "thresholds.csv", "split.csv"):
-            if (run.path / name).is_file():
-                shutil.copyfile(run.path / name, folder / name)
-    (folder / "export.json").write_text(json.dumps(info, indent=2) + "\n")
+        write_selected_tags(target.selected_tags, run.tags, tag_counts(run))
+    folded = info.get("thresholds") == "tuned"  # the scores are shifted: the tool's one applies
+    for name in ExportFolder.COPIED:
+        if getattr(source, name).is_file() and not (folded and name == "thresholds"):
+            shutil.copyfile(getattr(source, name), getattr(target, name))
+    target.info.write_text(json.dumps(info, indent=2) + "\n")
 
 
 def self_check(model, fmt, written, pictures):
@@ -110,7 +119,7 @@ def export_run(run_path, fmt, out=None, thresholds="none", tool_threshold=0.35, 
         raise ValueError("--thresholds tuned folds the thresholds into a WD14 export; the other "
                          "formats carry thresholds.csv beside the model instead")
     run_path = Path(run_path)
-    out = Path(out) if out else run_path / "export" / fmt
+    out = Path(out) if out else RunFolder(run_path).export(fmt)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} already holds an export; pass --overwrite to replace it "
                               f"(the old one is moved to {out.parent / 'replaced'}), or --out")

@@ -6,8 +6,9 @@ an export can be checked against Keras before it gets its final name.
 """
 import numpy as np
 
+from ..core.folders import ExportFolder
+
 FORMATS = ("wd14", "onnx", "litert", "saved_model")
-SERVING_VERSION = "1"  # TF Serving loads MODEL_BASE_PATH/<version>/saved_model.pb
 
 
 def _input_spec(model):
@@ -19,21 +20,21 @@ def _input_spec(model):
 
 def write_onnx(model, folder):
     """model.onnx through Keras's own ONNX export (tf2onnx), batch size left open."""
-    path = folder / "model.onnx"
+    path = ExportFolder(folder).onnx
     model.export(str(path), format="onnx", verbose=False, input_signature=_input_spec(model))
     return path
 
 
 def write_litert(model, folder):
     """model.tflite: the LiteRT (TFLite) flatbuffer, float32, through Keras's export."""
-    path = folder / "model.tflite"
+    path = ExportFolder(folder).litert
     model.export(str(path), format="litert", verbose=False)
     return path
 
 
 def write_saved_model(model, folder):
     """A SavedModel with a `serving_default` signature in folder/1, as TF Serving expects."""
-    path = folder / SERVING_VERSION
+    path = ExportFolder(folder).saved_model
     model.export(str(path), format="tf_saved_model", verbose=False,
                  input_signature=_input_spec(model))
     return path
@@ -48,19 +49,9 @@ def run_onnx(path):
 
 
 def run_litert(path):
-    import tensorflow as tf
+    from ..infer.litert_run import litert_forward
 
-    interpreter = tf.lite.Interpreter(model_path=str(path))
-
-    def predict(batch):
-        index = interpreter.get_input_details()[0]["index"]
-        interpreter.resize_tensor_input(index, batch.shape)
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(index, batch)
-        interpreter.invoke()
-        return [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
-
-    return predict
+    return litert_forward(path)
 
 
 def run_saved_model(path):

@@ -1,23 +1,34 @@
-"""One loader for every kind of tagger draw.py and test.py can run: a Keras run folder, an
-ONNX export or any WD14-layout folder (run with onnxruntime, without TensorFlow)."""
+"""One loader for every kind of tagger: a Keras run folder, an ONNX export or any WD14-layout
+folder (run with onnxruntime, without TensorFlow), or a LiteRT export (model.tflite)."""
 from pathlib import Path
 
+from ..core.folders import RunFolder
 
-def is_onnx(path):
-    """True if `path` is an .onnx file, or a folder with an .onnx model and no model.keras."""
+
+def kind_of(path):
+    """"keras", "onnx" or "litert": which backend runs the tagger at `path`."""
     path = Path(path)
     if path.is_file():
-        return path.suffix.lower() == ".onnx"
-    return path.is_dir() and not (path / "model.keras").is_file() and any(path.glob("*.onnx"))
+        return {".onnx": "onnx", ".tflite": "litert"}.get(path.suffix.lower(), "keras")
+    if not path.is_dir() or RunFolder(path).model.is_file():
+        return "keras"
+    if any(path.glob("*.onnx")):
+        return "onnx"
+    return "litert" if any(path.glob("*.tflite")) else "keras"
 
 
 def open_tagger(path):
-    """A Keras Run for a run folder with model.keras, an OnnxRun for an .onnx file or a folder
-    holding one; both offer tags, thresholds, image_size, fit and predict()."""
-    if is_onnx(path):
+    """A tagger offering tags, thresholds, image_size, fit, settings, path and predict():
+    a Keras Run, an OnnxRun or a LiteRtRun, by what `path` holds."""
+    kind = kind_of(path)
+    if kind == "onnx":
         from .onnx_run import open_onnx
 
         return open_onnx(path)
+    if kind == "litert":
+        from .litert_run import open_litert
+
+        return open_litert(path)
     from .keras_run import load_run
 
     return load_run(path)

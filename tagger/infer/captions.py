@@ -2,12 +2,16 @@
 sd-scripts' tag_images_by_wd14_tagger.py): a text file beside each picture, tags joined
 by a separator; and a scores file (CSV or JSONL) that a killed run can continue.
 """
+import contextlib
 import csv
 import io
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..core.progress import plural
+from .pictures import plan_names, renamed_lines, with_suffix
 
 
 def split_tags(text, separator=", "):
@@ -79,6 +83,11 @@ class ScoresFile:
         if self.file.tell() == 0 and not self.jsonl:
             self.file.write(self._csv_line(["image", *self.tags]))
 
+    @classmethod
+    def opened(cls, path, tags, overwrite=False):
+        """The scores file to continue, or a context of None without a path."""
+        return cls(path, tags, overwrite) if path is not None else contextlib.nullcontext()
+
     @staticmethod
     def images_in(path):
         """The pictures a scores file already holds a complete row for (none if absent)."""
@@ -140,6 +149,12 @@ class ScoresFile:
     def close(self):
         self.file.close()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
 
 def frequency_table(counts, pictures, top):
     """Lines of the `top` most frequent caption tags with their count and share."""
@@ -150,3 +165,49 @@ def frequency_table(counts, pictures, top):
     lines = [f"{'tag':<{width}}  {'pictures':>8}  share"]
     lines += [f"{tag:<{width}}  {n:>8,}  {n / max(pictures, 1):6.1%}" for tag, n in rows]
     return lines
+
+
+@dataclass
+class CaptionPlan:
+    """What tag.py will do: each picture's caption path, the pictures to caption, the ones to
+    run through the model (to caption, or only for a missing --scores row), those skipped
+    because they are captioned, and those named after their whole file name."""
+    captions: dict
+    to_caption: set
+    todo: list
+    skipped: list
+    renamed: list
+
+
+def plan_captions(paths, extension, append, overwrite, scored):
+    """A CaptionPlan for `paths`; `scored`: the pictures a --scores file already holds."""
+    names, renamed = plan_names(paths, lambda p: p.parent)
+    captions = {p: with_suffix(names[p], extension) for p in paths}
+    to_caption = {p for p in paths if append or overwrite or not captions[p].exists()}
+    todo = [p for p in paths if p in to_caption or (scored is not None and str(p) not in scored)]
+    return CaptionPlan(captions, to_caption, todo, [p for p in paths if p not in to_caption],
+                       renamed)
+
+
+def write_caption(path, tags, style, append):
+    """Write one picture's caption (added to its existing one with `append`)."""
+    existing = None
+    if append and path.exists():
+        existing = path.read_text(encoding="utf-8", errors="replace")
+    write_text(path, style.text(tags, existing))
+
+
+def caption_summary(plan, tagged, failed, extension):
+    """tag.py's closing lines: what was written, skipped, refused, and renamed."""
+    lines = [f"{path}: skipped, not a readable picture ({error})" for path, error in failed]
+    lines += renamed_lines(plan.renamed, "captioned", lambda p: plan.captions[p].name)
+    text = (f"captioned {plural(tagged, 'picture')} ({extension} beside each)"
+            f", already captioned {len(plan.skipped):,} (skipped; --overwrite or --append to "
+            f"redo)")
+    if failed:
+        text += f", unreadable {len(failed):,}"
+    if plan.renamed:
+        text += (f", {len(plan.renamed):,} named after their whole file name because their "
+                 f"stems clash (a trainer looking for <stem>{extension} will not find them: "
+                 f"rename the pictures)")
+    return lines + [text]

@@ -68,3 +68,30 @@ def clean_nans(obj):
     if isinstance(obj, float) and obj != obj:
         return None
     return obj
+
+
+def protocol_lines(ids, scores, tags, keep, per_image, top_k, min_common, credit, quiet):
+    """The original output: a line per image (unless `quiet`) and the total."""
+    lines = []
+    if not quiet:
+        for post_id, s, acc in zip(ids[keep], scores[keep], per_image):
+            top = [tags[j] for j in np.argsort(-s, kind="stable")[:top_k]]
+            lines.append(f"ID:{post_id}  ACC:{acc:.2f}  tags: {' '.join(top)}")
+    if len(per_image):
+        lines.append(f"Total acc: {np.mean(per_image):.4f}  ({len(per_image):,} images with more "
+                     f"than {min_common} dictionary tags, top-{top_k}, {credit} per hit)")
+    else:
+        lines.append(f"Total acc: n/a  (no image has more than {min_common} dictionary tags; "
+                     f"lower --min-common)")
+    return lines
+
+
+def summary_line(r, out):
+    """test.py's closing line: the numbers a person reads, and where the report went."""
+    text = (f"scored {r['images']:,} held-out images ({r['scored']}): mAP {r['map']:.3f}, "
+            f"micro F1 {r['micro_f1']:.3f} at 0.5, {r['tuned_micro_f1']:.3f} at tuned "
+            f"thresholds, P@{r['k']} {r['precision_at_k']:.3f}, R@{r['k']} {r['recall_at_k']:.3f}")
+    for name in ("hair", "eye"):
+        if f"{name}_colour_top1" in r:
+            text += f", {name}-colour top-1 {r[f'{name}_colour_top1']:.3f}"
+    return text + f"; wrote {out}/"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.images import prepare
+from ..core.folders import RunFolder
 from ..core.tags import load_dic
 
 
@@ -54,13 +54,6 @@ def _compiled_forward(model, size):
     return forward
 
 
-def trained_data_dirs(settings):
-    """Where the data folder a run was trained on may be, from its args.json settings: the
-    absolute path (recorded by train.py since it records one), then the path as typed."""
-    found = (settings.get("data_dir_absolute"), settings.get("data_dir"))
-    return [Path(p) for p in dict.fromkeys(found) if p]
-
-
 def load_run(path):
     """Load RUN/model.keras with the dic.txt and thresholds.csv it was trained with.
 
@@ -69,29 +62,30 @@ def load_run(path):
     a damaged thresholds.csv. A missing thresholds.csv gives thresholds None: only the
     uses of tuned thresholds need it (draw.py --tuned refuses, test.py scores at 0.5)."""
     path = Path(path)
-    if not (path / "model.keras").is_file():
-        raise FileNotFoundError(f"{path}/model.keras not found: train first (python train.py "
+    folder = RunFolder(path)
+    if not folder.model.is_file():
+        raise FileNotFoundError(f"{folder.model} not found: train first (python train.py "
                                 f"--run {path}), or pass --run with a trained run folder")
     import keras
 
-    tags = load_dic(path / "dic.txt")
-    if not (path / "args.json").is_file():
+    tags = load_dic(folder.dic)
+    if not folder.args.is_file():
         raise FileNotFoundError(f"{path} has model.keras but no args.json, which says how it was "
                                 f"trained (image size, fit, data folder): copy it from the run "
                                 f"folder train.py wrote, or train again (python train.py --run "
                                 f"{path} --overwrite)")
-    settings = _read_settings(path / "args.json")
+    settings = _read_settings(folder.args)
     # predicting needs no loss or optimiser; so a --loss asl model loads in a fresh process
     # without its custom loss class (tagger.train.recipe registers it for keras.models.load_model)
     try:
-        model = keras.models.load_model(path / "model.keras", compile=False)
+        model = keras.models.load_model(folder.model, compile=False)
     except Exception as exc:  # a cut-off zip, another file under the name: many errors
         raise ValueError(f"{path}/model.keras cannot be read ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''}); it is damaged or "
                          f"incomplete: train again (python train.py --run {path} --overwrite) "
                          f"or copy it again") from None
     _check_shapes(path, model, tags, settings)
-    return Run(path, model, tags, read_thresholds(path / "thresholds.csv", tags), settings)
+    return Run(path, model, tags, read_thresholds(folder.thresholds, tags), settings)
 
 
 def _read_settings(path):
@@ -134,19 +128,3 @@ def _check_shapes(path, model, tags, settings):
         raise ValueError(f"{path}/args.json says {settings['image_size']}x"
                          f"{settings['image_size']} images but model.keras takes {size}x{size}: "
                          f"they come from different runs; copy the args.json it was trained with")
-
-
-def prepare_batches(sources, size, fit, batch_size, on_error):
-    """Yield (indices, uint8 array batch) of images prepared as deal.py does; skip bad ones."""
-    indices, arrays = [], []
-    for i, source in enumerate(sources):
-        try:
-            arrays.append(prepare(source, size, fit))
-            indices.append(i)
-        except Exception as exc:  # an unreadable picture is reported, the others go on
-            on_error(i, f"{type(exc).__name__}: {exc}")
-        if len(arrays) == batch_size:
-            yield indices, np.stack(arrays)
-            indices, arrays = [], []
-    if arrays:
-        yield indices, np.stack(arrays)

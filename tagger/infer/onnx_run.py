@@ -6,7 +6,8 @@ Two layouts are read:
 - the WD14 tagger layout (model.onnx + selected_tags.csv, as `export.py --format wd14`
   writes and as public WD taggers ship): fed as those tools feed it, a white square of 448
   (the input's height) in BGR; the rating columns (category 9) are left out, so callers see
-  only the tags.
+  only the tags. Its tuned thresholds are the run's thresholds.csv, which export.py copies
+  beside it; a public WD tagger has none, and choosing by tuned thresholds is refused.
 OnnxRun offers what tagger.infer.keras_run.Run offers: tags, thresholds, image_size, fit, predict().
 This module must not import TensorFlow or Keras.
 """
@@ -17,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .keras_run import read_thresholds  # TensorFlow-free: runs.py imports Keras only to load
+from ..core.folders import ExportFolder
 from ..core.tags import load_dic
+from .keras_run import read_thresholds  # TensorFlow-free: keras_run imports Keras only to load
 
 RATING_CATEGORY = "9"
-DEFAULT_TOOL_THRESHOLD = 0.35  # the WD14 tools' default general threshold
 
 
 @dataclass
@@ -59,8 +60,8 @@ def find_onnx_file(path):
         if path.suffix.lower() != ".onnx":
             raise ValueError(f"{path}: not an .onnx file")
         return path
-    if (path / "model.onnx").is_file():
-        return path / "model.onnx"
+    if ExportFolder(path).onnx.is_file():
+        return ExportFolder(path).onnx
     found = sorted(path.glob("*.onnx")) if path.is_dir() else []
     if len(found) != 1:
         raise FileNotFoundError(
@@ -88,34 +89,44 @@ def onnx_session(model_file):
                                         providers=["CPUExecutionProvider"])
 
 
-def _export_info(folder):
-    path = folder / "export.json"
+def export_info(folder):
+    """export.json of an export folder: how it was made ({} for a folder export.py did not
+    write, such as a public WD14 tagger)."""
+    path = ExportFolder(folder).info
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def export_thresholds(folder, tags, info):
+    """The tuned per-tag thresholds an export carries: the run's thresholds.csv beside it, or
+    the tool's one threshold where export.py folded them into the graph; None for a tagger
+    with none (a public WD14 tagger), whose tuned choice is refused."""
+    if info.get("thresholds") == "tuned" and info.get("tool_threshold"):
+        return np.full(len(tags), float(info["tool_threshold"]))
+    return read_thresholds(ExportFolder(folder).thresholds, tags)
 
 
 def open_onnx(path):
     """An OnnxRun for a folder with model.onnx (or one *.onnx file), or for an .onnx file."""
     model_file = find_onnx_file(path)
     folder = model_file.parent
-    info = _export_info(folder)
+    info = export_info(folder)
     session = onnx_session(model_file)
-    shape = session.get_inputs()[0].shape
-    if (folder / "selected_tags.csv").is_file():
-        names, categories = read_selected_tags(folder / "selected_tags.csv")
+    size = int(session.get_inputs()[0].shape[1])
+    settings, selected = info.get("run_settings", {}), ExportFolder(folder).selected_tags
+    if selected.is_file():
+        names, categories = read_selected_tags(selected)
         columns = np.array([i for i, c in enumerate(categories) if c != RATING_CATEGORY])
         width = session.get_outputs()[0].shape[-1]
         if isinstance(width, int) and width != len(names):
             raise ValueError(f"{model_file} gives {width} scores but "
-                             f"{folder}/selected_tags.csv lists {len(names)} tags")
+                             f"{selected} lists {len(names)} tags")
         tags = [names[i] for i in columns]
-        threshold = info.get("tool_threshold") or DEFAULT_TOOL_THRESHOLD
-        return OnnxRun(folder, session, tags, np.full(len(tags), threshold), int(shape[1]),
-                       "pad", "wd14", columns, info.get("run_settings", {}))
-    if not (folder / "dic.txt").is_file():
-        raise FileNotFoundError(f"{folder}: neither selected_tags.csv (WD14 layout) nor dic.txt "
+        return OnnxRun(folder, session, tags, export_thresholds(folder, tags, info), size,
+                       "pad", "wd14", columns, settings)
+    dic = ExportFolder(folder).dic
+    if not dic.is_file():
+        raise FileNotFoundError(f"{folder}: neither {selected.name} (WD14 layout) nor {dic.name} "
                                 f"(python export.py RUN --format onnx) beside {model_file.name}")
-    tags = load_dic(folder / "dic.txt")
-    settings = info.get("run_settings", {})
-    return OnnxRun(folder, session, tags, read_thresholds(folder / "thresholds.csv", tags),
-                   int(shape[1]), settings.get("fit", "pad"), "onnx", np.arange(len(tags)),
-                   settings)
+    tags = load_dic(dic)
+    return OnnxRun(folder, session, tags, export_thresholds(folder, tags, info), size,
+                   settings.get("fit", "pad"), "onnx", np.arange(len(tags)), settings)

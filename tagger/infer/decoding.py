@@ -1,0 +1,123 @@
+"""Decoding pictures for a tagger in worker processes, only as large as the model needs,
+with a bounded window in flight."""
+import collections
+import concurrent.futures
+import multiprocessing
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+class InlineExecutor:
+    """The executor interface, running each job at once in this process (--workers 0)."""
+
+    def submit(self, fn, *args):
+        future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:  # the caller sees it from result(), as from a process
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        pass
+
+
+def open_pool(workers):
+    """Worker processes for decoding and drawing, or the caller's own process for 0.
+
+    Spawned, not forked: the parent loads TensorFlow, whose threads a fork would copy
+    half-way; spawned workers import only NumPy and Pillow."""
+    if workers <= 0:
+        return InlineExecutor()
+    return concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with_parent,
+        initargs=(os.getpid(),))
+
+
+def _exit_with_parent(parent):
+    """In a worker: exit when the parent is gone (killed), which the pool cannot notice."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+class WorkerDied(RuntimeError):
+    """A worker process was killed (by the system, out of memory) in the middle of a job."""
+
+
+@dataclass
+class Decoded:
+    """One picture read for the model: its input array, or why it could not be read;
+    with drawing, where its picture (at most max_side) waits as a .npy file."""
+    index: int
+    path: Path
+    array: object = None
+    error: str = None
+    picture_file: str = None
+
+
+def decode_job(index, path, size, fit, reduced, draw_file=None, max_side=None):
+    """Worker: decode one picture once into the model's input (and a capped picture)."""
+    from ..core.images import REDUCING_GAP, decode_rgb, model_input
+
+    try:
+        need = size * REDUCING_GAP if reduced else None
+        img, full = decode_rgb(str(path), need, fit, max_side if draw_file else None)
+        array = model_input(img, size, fit, full if reduced else None)
+        if draw_file:
+            np.save(draw_file, np.asarray(cap_side(img, max_side)))
+        return Decoded(index, Path(path), array, None, draw_file)
+    except Exception as exc:  # Pillow raises many types for broken files; the run goes on
+        return Decoded(index, Path(path), None, f"{type(exc).__name__}: {exc}")
+
+
+def cap_side(img, max_side):
+    """The picture itself, or shrunk so its long side is `max_side`."""
+    from PIL import Image
+
+    if not max_side or max(img.size) <= max_side:
+        return img
+    scale = max_side / max(img.size)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+
+
+class DecodeStream:
+    """Decoded for every path, in order, with at most `window` pictures in flight, so
+    memory stays bounded however many pictures there are. The first window is submitted
+    at once: workers decode while the caller loads its model."""
+
+    def __init__(self, pool, paths, size, fit, reduced=True, window=128, draw_dir=None,
+                 max_side=None):
+        self.paths = list(paths)
+        self.pool, self.jobs, self.pending = pool, iter(enumerate(self.paths)), collections.deque()
+        self.options = (size, fit, reduced)
+        self.draw_dir, self.max_side = draw_dir, max_side
+        while len(self.pending) < window and self._submit_next():
+            pass
+
+    def _submit_next(self):
+        for i, path in self.jobs:
+            draw_file = str(Path(self.draw_dir) / f"{i}.npy") if self.draw_dir else None
+            self.pending.append(self.pool.submit(decode_job, i, path, *self.options,
+                                                 draw_file, self.max_side))
+            return True
+        return False
+
+    def __iter__(self):
+        while self.pending:
+            try:
+                done = self.pending.popleft().result()
+            except concurrent.futures.process.BrokenProcessPool as exc:
+                raise WorkerDied("a decoding process died (out of memory on a huge picture?); "
+                                 "run the same command to continue, with --workers 1 if it "
+                                 "happens again") from exc
+            self._submit_next()
+            yield done
