@@ -140,8 +140,8 @@ def add_run(parser, default="runs/tagger"):
 def add_tagger(parser, default="runs/tagger"):
     """--run (a run folder, an ONNX export or a WD14-layout folder) and --model FILE.onnx."""
     parser.add_argument("--run", type=Path, default=Path(default),
-                        help="run folder (model.keras), or a folder with model.onnx: an "
-                             "export.py onnx or wd14 export, or any WD14 tagger")
+                        help="run folder (model.keras), or an export folder: export.py's "
+                             "onnx, wd14 or litert export, or any WD14 tagger")
     parser.add_argument("--model", type=Path, default=None,
                         help="an .onnx file to run instead of --run (with dic.txt or "
                              "selected_tags.csv beside it); needs no TensorFlow")

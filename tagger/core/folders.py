@@ -176,3 +176,23 @@ class ExportFolder(RunFolder):
     saved_model = property(lambda self: self.path / "1")  # TF Serving's version folder
 
     COPIED = ("dic", "thresholds", "split")  # from the run, under the same names
+
+    @property
+    def replaced(self):
+        """Where an earlier export is moved when --overwrite replaces it."""
+        return self.path.parent / "replaced"
+
+
+@dataclass(frozen=True)
+class EvalFolder:
+    """RUN/eval: test.py's report, predictions and charts."""
+    path: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    report = property(lambda self: self.path / "report.json")
+    predictions = property(lambda self: self.path / "predictions.csv")
+    pie = property(lambda self: self.path / "pie.png")
+    ap = property(lambda self: self.path / "ap.png")
+    pr = property(lambda self: self.path / "pr.png")

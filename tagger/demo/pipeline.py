@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.folders import DataFolder
 from .synth import draw_post, write_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,5 +82,5 @@ def generate(out, n, seed, base_url, size):
     csv_path = write_dataset(server_dir, n, seed=seed, base_url=base_url, size=size)
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
-    csv_path.replace(data / "all_data.csv")
+    csv_path.replace(DataFolder(data).csv)
     return server_dir

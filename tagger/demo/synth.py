@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from tagger.core.cli import non_negative_int, positive_int
 from tagger.core.files import atomic_csv_writer, atomic_path
+from tagger.core.folders import DataFolder
 
 DEMO_TAGS = (
     "1girl", "multiple_girls", "black_hair", "blonde_hair", "brown_hair", "blue_hair",
@@ -381,7 +382,7 @@ def write_dataset(out_dir, n, seed=0, base_url="http://127.0.0.1:8000", size=128
     thumb_dir = out_dir / "thumbnails"
     thumb_dir.mkdir(parents=True, exist_ok=True)
     jobs = ((i, seed, size, str(thumb_dir), image_format, base_url.rstrip("/")) for i in range(1, n + 1))
-    csv_path = out_dir / "all_data.csv"
+    csv_path = DataFolder(out_dir).csv
     pool = multiprocessing.Pool(workers) if workers > 1 else contextlib.nullcontext()
     with pool, atomic_csv_writer(csv_path, CSV_HEADER) as writer:
         rows = pool.imap(_make_post, jobs, chunksize=32) if workers > 1 else map(_make_post, jobs)

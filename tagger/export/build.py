@@ -122,7 +122,7 @@ def export_run(run_path, fmt, out=None, thresholds="none", tool_threshold=0.35, 
     out = Path(out) if out else RunFolder(run_path).export(fmt)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} already holds an export; pass --overwrite to replace it "
-                              f"(the old one is moved to {out.parent / 'replaced'}), or --out")
+                              f"(the old one is moved to {ExportFolder(out).replaced}), or --out")
     run = load_run(run_path)
     model, size = graph_for(run, fmt, thresholds, tool_threshold, resize)
     pictures, source = check_pictures(run, size)
@@ -142,7 +142,7 @@ def export_run(run_path, fmt, out=None, thresholds="none", tool_threshold=0.35, 
                         thresholds=thresholds,
                         tool_threshold=tool_threshold if thresholds == "tuned" else None)
         write_side_files(run, fmt, tmp, info)
-        replaced = move_aside(out, out.parent / "replaced") if out.exists() else None
+        replaced = move_aside(out, ExportFolder(out).replaced) if out.exists() else None
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

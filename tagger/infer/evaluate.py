@@ -7,6 +7,7 @@ import numpy as np
 from ..train import metrics
 from . import charts
 from ..core.files import atomic_csv_writer, atomic_path
+from ..core.folders import EvalFolder
 
 COLOURS = ("aqua black blonde blue brown gray grey green light_brown orange pink purple red "
            "silver white yellow").split()
@@ -41,24 +42,25 @@ def score(y_true, scores, tags, thresholds, k):
 def write_eval(out, ids, y_true, scores, tags, report, protocol_scores, k):
     """report.json, predictions.csv and the charts, all written atomically."""
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "report.json") as tmp:
+    folder = EvalFolder(out)
+    with atomic_path(folder.report) as tmp:
         tmp.write_text(json.dumps(clean_nans(report), indent=2, allow_nan=False) + "\n")
     header = ("id", "true_tags", "top_predictions")
-    with atomic_csv_writer(out / "predictions.csv", header) as writer:
+    with atomic_csv_writer(folder.predictions, header) as writer:
         for i, post_id in enumerate(ids):
             top = np.argsort(-scores[i], kind="stable")[:k]
             writer.writerow((int(post_id), " ".join(tags[j] for j in np.flatnonzero(y_true[i])),
                              " ".join(f"{tags[j]}:{scores[i, j]:.3f}" for j in top)))
     if protocol_scores is not None and len(protocol_scores):
         mean = float(np.mean(protocol_scores))
-        charts.save_pie(mean, 1 - mean, out / "pie.png",
+        charts.save_pie(mean, 1 - mean, folder.pie,
                         title=f"Top-{k} score over {len(protocol_scores):,} images")
     aps = report["per_tag_ap"]
-    charts.save_ap_bars(list(aps), list(aps.values()), out / "ap.png")
+    charts.save_ap_bars(list(aps), list(aps.values()), folder.ap)
     order = np.argsort([-np.nan_to_num(v) for v in aps.values()], kind="stable")
     curves = {tags[j]: metrics.precision_recall_curve(y_true[:, j], scores[:, j])[:2]
               for j in order if y_true[:, j].any()}
-    charts.save_pr_curves(curves, out / "pr.png")
+    charts.save_pr_curves(curves, folder.pr)
 
 
 def clean_nans(obj):
