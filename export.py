@@ -1,12 +1,15 @@
 """Export a trained run for use outside this project, each export checked against Keras.
 
+Every export keeps the run's dic.txt, thresholds.csv and split.csv beside the model, so
+tag.py, draw.py and test.py use it as they use the run (its tuned thresholds, its split).
+
 Formats (--format):
   wd14         model.onnx + selected_tags.csv: the WD14 tagger layout that kohya-ss
                sd-scripts, the webui WD14 tagger extension and imgutils load (BGR 0..255,
                448x448 white square in; 4 rating columns, then the tags; an embedding)
   onnx         the bare network as draw.py feeds it (RGB 0..255 at the run's size), with
-               dic.txt and thresholds.csv: draw.py and test.py run it without TensorFlow
-  litert       model.tflite (LiteRT / TFLite) for phones and edge devices
+               dic.txt and thresholds.csv: tag.py, draw.py and test.py run it without TensorFlow
+  litert       model.tflite (LiteRT / TFLite) for phones and edge devices (tag.py runs it too)
   saved_model  a SavedModel with a serving signature in OUT/1, for TF Serving
 
 Examples:

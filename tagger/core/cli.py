@@ -164,7 +164,7 @@ def add_decoding(parser, workers_what, batch_size):
     """How pictures are decoded and fed to the network (tag.py and draw.py)."""
     parser.add_argument("--full-decode", action="store_true",
                         help="decode every picture at full size, exactly as deal.py prepared "
-                             "training images (slower; the README says what it changes)")
+                             "training images (slower; docs/tagging.md says what it changes)")
     add_workers(parser, default_workers(), workers_what, zero_ok=True)
     parser.add_argument("--batch-size", type=positive_int, default=batch_size,
                         help="pictures per network call")
