@@ -143,8 +143,8 @@ def failed_before(errors_path):
 
 def download(args):
     """Download the CSV rows' thumbnails (main's work, with the data folder locked)."""
-    folder = DataFolder(args.data_dir)
-    before = failed_before(folder.download_errors)
+    data = DataFolder(args.data_dir)
+    before = failed_before(data.download_errors)
     have = existing_images(args.out)
     try:
         open_csv(args.csv)[0].close()  # fail now, not mid-run, on a missing or wrong file
@@ -159,7 +159,7 @@ def download(args):
     posts = plan(read_rows(args.csv, args.limit), have, before, args.retry_failed, tally)
     downloader = Downloader(args.out, config, args.workers)
     # where deal.py and test.py will look, even after a kill: it names an empty folder at worst
-    folder.record_download(cli.args_dict(args), args.out)
+    data.record_download(cli.args_dict(args), args.out)
     try:
         downloader.run(posts, tally.done)
         if not downloader.breaker.tripped:
@@ -170,9 +170,9 @@ def download(args):
         tally.progress.close()
         if downloader.breaker.tripped:
             tally.mark_server_down()
-        with atomic_csv_writer(folder.download_errors, ERROR_HEADER) as writer:
+        with atomic_csv_writer(data.download_errors, ERROR_HEADER) as writer:
             writer.writerows(sorted(tally.errors, key=lambda e: int(e[0] or 0)))
-    print(summary(tally.counts, folder.download_errors, args.out))
+    print(summary(tally.counts, data.download_errors, args.out))
     if downloader.breaker.tripped:
         cli.fail(f"stopped early: {downloader.breaker.tripped}. The server looks down or is "
                  f"refusing us: check the URLs in {args.csv} and your connection (a server "
