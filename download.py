@@ -133,7 +133,7 @@ def main(argv=None):
         return download(args)
 
 
-def failed_before(errors_path):
+def previous_failures(errors_path):
     """The rows an earlier run logged as failed, by id, for a rerun to skip: bad rows are
     found again, and rows that failed while the server was down are retried."""
     return {int(e["id"]): (e["row"], e["id"], e["url"], e["reason"])
@@ -144,7 +144,7 @@ def failed_before(errors_path):
 def download(args):
     """Download the CSV rows' thumbnails (main's work, with the data folder locked)."""
     data = DataFolder(args.data_dir)
-    before = failed_before(data.download_errors)
+    before = previous_failures(data.download_errors)
     have = existing_images(args.out)
     try:
         open_csv(args.csv)[0].close()  # fail now, not mid-run, on a missing or wrong file
