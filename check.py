@@ -18,6 +18,7 @@ from tagger.data.check_plan import (already_checked, carry_out, inspect_journall
                                unfinished_plan)
 from tagger.data.checking import find_duplicates, gather
 from tagger.core.entry import stage
+from tagger.core.folders import DataFolder
 from tagger.data.grouping import folder_tags, image_paths
 from tagger.core.progress import bar
 from tagger.data.removals import removed_entries, restore_capped, restore_quarantined
@@ -40,23 +41,24 @@ def parse_args(argv=None):
                              "their tag folders (what --delete removed cannot come back), "
                              "then stop")
     args = parser.parse_args(argv)
-    recorded = cli.recorded_image_size(args.data_dir)
+    data = DataFolder(args.data_dir)
+    recorded = data.image_size
     if args.image_size is None:
         args.image_size = recorded
-    elif (args.data_dir / "deal_args.json").exists() and args.image_size != recorded:
-        parser.error(f"--image-size {args.image_size} contradicts {args.data_dir}/deal_args.json: "
+    elif data.dealt and args.image_size != recorded:
+        parser.error(f"--image-size {args.image_size} contradicts {data.deal_args}: "
                      f"deal.py made these images {recorded}x{recorded}; leave the flag out")
     return args
 
 
-def restore(data_dir):
+def restore(data):
     """check.py --restore: put back what earlier runs quarantined or capped."""
-    quarantined, left = restore_quarantined(data_dir)
-    capped, missing = restore_capped(data_dir)
+    quarantined, left = restore_quarantined(data)
+    capped, missing = restore_capped(data)
     print(f"restored {quarantined:,} quarantined entries and {capped:,} capped links into "
-          f"{data_dir / 'anime_images'}"
+          f"{data.tag_folders}"
           + (f"; left {left:,} in the quarantine whose place is taken" if left else "")
-          + (f"; {missing:,} capped links have no {data_dir / 'resized'} file (run deal.py)"
+          + (f"; {missing:,} capped links have no {data.resized} file (run deal.py)"
              if missing else "") + "; run check.py again to check and cap")
     return quarantined, capped
 
@@ -70,40 +72,41 @@ def main(argv=None):
 
 def check(args):
     """Check, dedupe and cap the tag folders (main's work, with the data folder locked)."""
-    unfinished = unfinished_plan(args.data_dir)
+    data = DataFolder(args.data_dir)
+    unfinished = unfinished_plan(data)
     if unfinished:  # a killed run had decided everything: make exactly its changes
         print(f"finishing the check a stopped run had begun in {args.data_dir} (with its "
               f"settings: {unfinished['settings']}); run check.py again for other settings")
-        carried = carry_out(args.data_dir, unfinished)
+        carried = carry_out(data, unfinished)
         if not args.restore:
             return carried
     if args.restore:  # after any unfinished plan, so that restoring undoes all of it
-        return restore(args.data_dir)
-    root = args.data_dir / "anime_images"
+        return restore(data)
+    root = data.tag_folders
     paths = list(image_paths(root))
     if not paths:
         hint = (" (check.py --restore brings back what it removed before)"
-                if removed_entries(args.data_dir) else "")
+                if removed_entries(data) else "")
         cli.fail(f"no images under {root}; run deal.py first{hint}")
     settings = {"max_per_tag": args.max_per_tag, "seed": args.seed, "delete": args.delete,
                 "image_size": args.image_size}
-    if already_checked(args.data_dir, settings, paths):
+    if already_checked(data, settings, paths):
         print(f"{root} is already checked with these settings and nothing changed since; "
-              f"the report is {args.data_dir / 'check_report.csv'}")
+              f"the report is {data.check_report}")
         return None
     try:
-        tag_of = folder_tags(args.data_dir, {p.parent.name for p in paths})
+        tag_of = folder_tags(data, {p.parent.name for p in paths})
     except ValueError as exc:
         cli.fail(exc)
     pictures = gather(paths)
     with bar(len(pictures), "check", "img") as progress:
-        reused = inspect_journalled(pictures, args.data_dir, args.image_size, args.workers,
-                                    lambda: progress.update(1))
+        reused = inspect_journalled(pictures, data.check_inspected, args.image_size,
+                                    args.workers, lambda: progress.update(1))
     if reused:
         print(f"reused {reused:,} pictures a stopped run had decoded")
     duplicates = find_duplicates(pictures.values())
-    plan = make_plan(args.data_dir, paths, pictures, duplicates, tag_of, settings)
-    return carry_out(args.data_dir, plan)
+    plan = make_plan(data, paths, pictures, duplicates, tag_of, settings)
+    return carry_out(data, plan)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@ Examples:
   python deal.py                                    # first 55,000 rows, 100x100, padded
   python deal.py --limit 0 --image-size 64 --fit stretch --workers 2
 """
-import json
 import os
-from collections import Counter
 
 from tagger.core import cli
 from tagger.data.dealing import Layout, link_done, make_plan, move_stale_folders
@@ -20,11 +18,12 @@ from tagger.core import locks
 from tagger.core.entry import stage
 from tagger.data.fetch import existing_images
 from tagger.core.files import atomic_csv_writer
+from tagger.core.folders import DataFolder
 from tagger.data.grouping import read_labels, run_jobs, write_labels
 from tagger.core.images import FITS
 from tagger.core.progress import bar
 from tagger.data.removals import removed_entries
-from tagger.data.safebooru import CsvFormatError, open_csv
+from tagger.data.safebooru import CsvFormatError, open_csv, read_rows
 from tagger.core.tags import load_dic, tag_to_folder
 
 
@@ -43,17 +42,15 @@ def parse_args(argv=None):
     return cli.resolve(parser.parse_args(argv))
 
 
-def check_settings(args):
+def check_settings(data, args):
     """Refuse to mix image sizes or fits in one data folder unless --overwrite is given.
 
     Only images that exist count: deal_args.json is written once images were made, and a
     folder whose resized/ holds none takes any size."""
-    path = args.data_dir / "deal_args.json"
     settings = {"image_size": args.image_size, "fit": args.fit}
-    resized = args.data_dir / "resized"
-    made = resized.is_dir() and any(n.endswith(".jpg") for n in os.listdir(resized))
-    if path.exists() and made and not args.overwrite:
-        before = {k: json.loads(path.read_text()).get(k) for k in settings}
+    made = data.resized.is_dir() and any(n.endswith(".jpg") for n in os.listdir(data.resized))
+    if data.dealt and made and not args.overwrite:
+        before = {k: data.deal_setting(k, None) for k in settings}
         if before != settings:
             cli.fail(f"{args.data_dir} holds images made with {before}, not {settings}; "
                      f"pass --overwrite to redo them all, or use another --data-dir")
@@ -73,19 +70,19 @@ def deal(args):
         dic = load_dic(args.dic)
     except (CsvFormatError, OSError, ValueError) as exc:
         cli.fail(exc)
-    check_settings(args)
-    labels_path = args.data_dir / "labels.csv"
-    labels = read_labels(labels_path)
-    counts, errors = Counter(), []
-    images_dir = cli.images_dir(args.data_dir)
-    layout = Layout(args.data_dir, images_dir, existing_images(images_dir), args.image_size,
-                    args.fit, args.overwrite)
-    plan = make_plan(args.csv, args.limit, dic, labels, removed_entries(args.data_dir), layout,
-                     counts, errors)
-    moved = move_stale_folders(layout.out, dic, args.data_dir / "replaced" / "anime_images")
+    data = DataFolder(args.data_dir)
+    check_settings(data, args)
+    labels = read_labels(data.labels)
+    images_dir = data.images
+    layout = Layout(data, images_dir, existing_images(images_dir), args.image_size, args.fit,
+                    args.overwrite)
+    plan = make_plan(read_rows(args.csv, args.limit), dic, labels, removed_entries(data),
+                     layout)
+    counts, errors = plan.counts, plan.errors
+    moved = move_stale_folders(data.tag_folders, dic, data.replaced_tag_folders)
     for folder in {tag_to_folder(t) for t in dic}:
-        (layout.out / folder).mkdir(parents=True, exist_ok=True)
-    layout.resized.mkdir(parents=True, exist_ok=True)
+        (data.tag_folders / folder).mkdir(parents=True, exist_ok=True)
+    data.resized.mkdir(parents=True, exist_ok=True)
     counts["relinked"] = link_done(plan.links)
     counts["relabelled"] = plan.relabelled
     with bar(len(plan.jobs), "deal", "img") as progress:
@@ -96,24 +93,24 @@ def deal(args):
                 errors.append((job.row, job.id, job.src, error))
                 labels.pop(job.id, None)
             else:  # recorded only once done, so an interrupted run's rest is redone
-                labels[job.id] = (f"resized/{job.id}.jpg", job.tags)
+                labels[job.id] = (data.resized_name(job.id), job.tags)
         try:
             run_jobs(plan.jobs, args.workers, on_done)
         finally:
-            write_labels(labels_path, labels)
-            with atomic_csv_writer(args.data_dir / "deal_errors.csv",
-                                   ("row", "id", "path", "reason")) as writer:
+            write_labels(data.labels, labels)
+            with atomic_csv_writer(data.deal_errors, ("row", "id", "path", "reason")) as writer:
                 writer.writerows(sorted(errors))
             # the size and fit of images that now exist (also when a killed run made them all)
             if counts["resized"] or counts["already done"]:
-                cli.save_args(args.data_dir / "deal_args.json", args)
-    print(summary(counts, errors, len(dic), moved, args))
+                cli.save_args(data.deal_args, args)
+    print(summary(counts, errors, len(dic), moved, data))
     return counts
 
 
-def summary(counts, errors, n_folders, moved, args):
+def summary(counts, errors, n_folders, moved, data):
+    """The run's one summary line."""
     text = (f"resized {counts['resized']:,} images into {n_folders} tag folders under "
-            f"{args.data_dir / 'anime_images'}, already done {counts['already done']:,}, "
+            f"{data.tag_folders}, already done {counts['already done']:,}, "
             f"not downloaded {counts['not downloaded']:,}, "
             f"without a dictionary tag {counts['no dictionary tag']:,}")
     if counts["relabelled"] or counts["relinked"]:
@@ -121,9 +118,9 @@ def summary(counts, errors, n_folders, moved, args):
                  f"{counts['relinked']:,} entries of images already resized into their folders")
     if moved:
         text += (f"; moved {len(moved)} folders of tags no longer in the dictionary to "
-                 f"{args.data_dir / 'replaced' / 'anime_images'}")
+                 f"{data.replaced_tag_folders}")
     if errors:
-        text += f", skipped {len(errors):,} (see {args.data_dir / 'deal_errors.csv'})"
+        text += f", skipped {len(errors):,} (see {data.deal_errors})"
     return text
 
 

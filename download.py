@@ -6,9 +6,11 @@ Examples:
   python download.py --retry-failed                 # only the posts listed in download_errors.csv
 """
 from collections import Counter
+from dataclasses import dataclass, field
 
 from tagger.core import cli, locks
 from tagger.core.entry import stage
+from tagger.core.folders import DataFolder
 from tagger.data.fetch import (ERROR_HEADER, LOOPBACK_WORKERS, POLITE_RPS, POLITE_WORKERS,
                           SERVER_DOWN, Downloader, FetchConfig, check_url, default_pace,
                           existing_images)
@@ -45,7 +47,7 @@ def parse_args(argv=None):
     parser.add_argument("--retry-failed", action="store_true",
                         help="retry only the posts listed in DATA_DIR/download_errors.csv")
     args = cli.resolve(parser.parse_args(argv))
-    recorded = cli.images_dir(args.data_dir)
+    recorded = DataFolder(args.data_dir).images
     if args.out is None:
         args.out = recorded
     elif args.out.resolve() != recorded.resolve() and any(existing_images(recorded)):
@@ -54,27 +56,56 @@ def parse_args(argv=None):
     return args
 
 
-def plan(rows, have, failed_before, retry_failed, counts, errors, tick):
-    """Yield the posts to download; count, record and tick() the rows that are skipped."""
+@dataclass
+class Tally:
+    """A download's bookkeeping: the progress bar, a count per outcome, the error rows, and
+    which of them came since the last download (an outage's, if the server went down)."""
+    progress: object
+    counts: Counter = field(default_factory=Counter)
+    errors: list = field(default_factory=list)
+    streak: list = field(default_factory=list)
+
+    def skipped(self, outcome, error=None):
+        """Count a row that is not downloaded, log its error if any, and tick."""
+        self.counts[outcome] += 1
+        if error:
+            self.errors.append(error)
+        self.progress.update(1)
+
+    def done(self, post, reason):
+        """Count a post the downloader finished, logging its failure reason if any."""
+        self.progress.update(1)
+        self.counts["failed" if reason else "downloaded"] += 1
+        if reason:
+            self.streak.append(len(self.errors))
+            self.errors.append((post.row, post.id, post.url, reason))
+        else:
+            self.streak.clear()
+        self.progress.set_postfix(ok=self.counts["downloaded"], failed=self.counts["failed"],
+                                  refresh=False)
+
+    def mark_server_down(self):
+        """Mark the failures since the last download as an outage's, for a rerun to retry."""
+        for i in self.streak:
+            self.errors[i] = self.errors[i][:3] + (SERVER_DOWN + self.errors[i][3],)
+
+
+def plan(rows, have, failed_before, retry_failed, tally):
+    """Yield the posts to download; count, record and tick the rows that are skipped."""
     for row in rows:
-        skipped = True
         reason = None if isinstance(row, BadRow) else check_url(row.url)
         if isinstance(row, BadRow):
-            counts["bad row"] += 1
-            errors.append((row.row, row.id, row.url, f"bad row: {row.reason}"))
+            tally.skipped("bad row", (row.row, row.id, row.url, f"bad row: {row.reason}"))
         elif reason:
-            counts["bad row"] += 1
-            errors.append((row.row, row.id, row.url, f"bad URL: {reason}"))
+            tally.skipped("bad row", (row.row, row.id, row.url, f"bad URL: {reason}"))
         elif row.id in have:
-            counts["already present"] += 1
+            tally.skipped("already present")
         elif row.id in failed_before and not retry_failed:
-            counts["failed before"] += 1
-            errors.append(failed_before[row.id])
+            tally.skipped("failed before", failed_before[row.id])
         elif row.id in failed_before or not retry_failed:
-            skipped = False
             yield row
-        if skipped:
-            tick()
+        else:
+            tally.progress.update(1)  # --retry-failed, and this row did not fail before
 
 
 def choose_pace(args):
@@ -102,13 +133,18 @@ def main(argv=None):
         return download(args)
 
 
+def previous_failures(errors_path):
+    """The rows an earlier run logged as failed, by id, for a rerun to skip: bad rows are
+    found again, and rows that failed while the server was down are retried."""
+    return {int(e["id"]): (e["row"], e["id"], e["url"], e["reason"])
+            for e in read_csv_dicts(errors_path) if e["id"].isdigit()
+            and not e["reason"].startswith(("bad ", SERVER_DOWN))}
+
+
 def download(args):
     """Download the CSV rows' thumbnails (main's work, with the data folder locked)."""
-    errors_path = args.data_dir / "download_errors.csv"
-    # bad rows are found again, and rows that failed while the server was down are retried
-    failed_before = {int(e["id"]): (e["row"], e["id"], e["url"], e["reason"])
-                     for e in read_csv_dicts(errors_path) if e["id"].isdigit()
-                     and not e["reason"].startswith(("bad ", SERVER_DOWN))}
+    data = DataFolder(args.data_dir)
+    before = previous_failures(data.download_errors)
     have = existing_images(args.out)
     try:
         open_csv(args.csv)[0].close()  # fail now, not mid-run, on a missing or wrong file
@@ -119,46 +155,35 @@ def download(args):
                          max_bytes=args.max_bytes, max_rps=args.max_rps,
                          stop_after=args.stop_after)
     total = count_lines(args.csv)
-    total = min(total, args.limit) if args.limit else total
-    counts, errors, streak = Counter(), [], []  # streak: errors since the last download
-    progress = bar(total, "download", "row")
-
-    def on_done(post, reason):
-        progress.update(1)
-        counts["failed" if reason else "downloaded"] += 1
-        if reason:
-            streak.append(len(errors))
-            errors.append((post.row, post.id, post.url, reason))
-        else:
-            streak.clear()
-        progress.set_postfix(ok=counts["downloaded"], failed=counts["failed"], refresh=False)
-
-    posts = plan(read_rows(args.csv, args.limit), have, failed_before, args.retry_failed,
-                 counts, errors, lambda: progress.update(1))
+    tally = Tally(bar(min(total, args.limit) if args.limit else total, "download", "row"))
+    posts = plan(read_rows(args.csv, args.limit), have, before, args.retry_failed, tally)
     downloader = Downloader(args.out, config, args.workers)
-    cli.record_images_dir(args.data_dir, args)  # where deal.py and test.py will look, even
-    try:                                         # after a kill: it names an empty folder at worst
-        downloader.run(posts, on_done)
+    # where deal.py and test.py will look, even after a kill: it names an empty folder at worst
+    data.record_download(cli.args_dict(args), args.out)
+    try:
+        downloader.run(posts, tally.done)
         if not downloader.breaker.tripped:
-            progress.total = progress.n  # every row is done: the line count was an estimate
-            progress.refresh()
+            # every row is done: the line count was an estimate
+            tally.progress.total = tally.progress.n
+            tally.progress.refresh()
     finally:
-        progress.close()
-        for i in streak if downloader.breaker.tripped else ():
-            errors[i] = errors[i][:3] + (SERVER_DOWN + errors[i][3],)
-        with atomic_csv_writer(errors_path, ERROR_HEADER) as writer:
-            writer.writerows(sorted(errors, key=lambda e: int(e[0] or 0)))
-    print(summary(counts, errors_path, args.out))
+        tally.progress.close()
+        if downloader.breaker.tripped:
+            tally.mark_server_down()
+        with atomic_csv_writer(data.download_errors, ERROR_HEADER) as writer:
+            writer.writerows(sorted(tally.errors, key=lambda e: int(e[0] or 0)))
+    print(summary(tally.counts, data.download_errors, args.out))
     if downloader.breaker.tripped:
         cli.fail(f"stopped early: {downloader.breaker.tripped}. The server looks down or is "
                  f"refusing us: check the URLs in {args.csv} and your connection (a server "
                  f"that answers 429 or 503 wants fewer --workers or a --max-rps), then run the "
                  f"same command to continue (rows that failed this way are tried again)",
                  code=1)
-    return counts
+    return tally.counts
 
 
 def summary(counts, errors_path, out):
+    """The run's one summary line."""
     parts = [f"downloaded {counts['downloaded']:,} into {out}",
              f"already present {counts['already present']:,}",
              f"failed {counts['failed']:,}"]

@@ -9,6 +9,7 @@ from tagger.core import cli, locks
 from tagger.data.counting import choose_tags, count_tags
 from tagger.core.entry import stage
 from tagger.core.files import atomic_csv_writer, move_aside
+from tagger.core.folders import DataFolder
 from tagger.core.progress import bar, count_lines
 from tagger.data.safebooru import CsvFormatError, open_csv
 from tagger.core.tags import load_dic, save_dic
@@ -31,7 +32,7 @@ def parse_args(argv=None):
     cli.add_overwrite(parser, "replace an existing dictionary that differs "
                               "(the old one is moved to DATA_DIR/replaced/)")
     args = cli.resolve(parser.parse_args(argv))
-    args.out = args.out or args.data_dir / "dic.txt"
+    args.out = args.out or DataFolder(args.data_dir).dic
     return args
 
 
@@ -55,26 +56,26 @@ def count_and_choose(args):
     if not tags:
         cli.fail(f"no tag is on more than {args.min_count:,} posts in {args.csv}; "
                  f"lower --min-count or use --top N")
-    _write_outputs(args, counts, bad, tags)
+    data = DataFolder(args.data_dir)
+    _write_outputs(data, args, counts, bad, tags)
     rule = f"top {args.top}" if args.top else f"count > {args.min_count:,}"
     print(f"counted {len(counts):,} distinct tags over {rows - len(bad):,} rows, "
           f"wrote {len(tags)} tags ({rule}) to {args.out}"
-          + (f", skipped {len(bad):,} bad rows (see {args.data_dir / 'set_dic_errors.csv'})"
-             if bad else ""))
+          + (f", skipped {len(bad):,} bad rows (see {data.set_dic_errors})" if bad else ""))
     return tags
 
 
-def _write_outputs(args, counts, bad, tags):
+def _write_outputs(data, args, counts, bad, tags):
     """Write tag_counts.csv, set_dic_errors.csv and the dictionary, never losing an old one."""
-    with atomic_csv_writer(args.data_dir / "tag_counts.csv", ("tag", "count")) as writer:
+    with atomic_csv_writer(data.tag_counts, ("tag", "count")) as writer:
         writer.writerows(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-    with atomic_csv_writer(args.data_dir / "set_dic_errors.csv", ("row", "id", "reason")) as w:
+    with atomic_csv_writer(data.set_dic_errors, ("row", "id", "reason")) as w:
         w.writerows((b.row, b.id, b.reason) for b in bad)
     if args.out.exists() and load_dic(args.out) != tags:
         if not args.overwrite:
             cli.fail(f"{args.out} exists with other tags; pass --overwrite to replace it "
-                     f"(the old one is kept in {args.data_dir / 'replaced'}), or --out elsewhere")
-        move_aside(args.out, args.data_dir / "replaced")
+                     f"(the old one is kept in {data.replaced}), or --out elsewhere")
+        move_aside(args.out, data.replaced)
     save_dic(args.out, tags)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .entry import describe_os_error
 from .files import atomic_path
+from .folders import DataFolder
 
 DEFAULT_IMAGE_SIZE = 100  # pixels, the original project's input size
 
@@ -107,9 +108,9 @@ def default_workers():
 def resolve(args):
     """Fill the data-dir-relative defaults of --csv and --dic in place; return args."""
     if getattr(args, "csv", "unset") is None:
-        args.csv = args.data_dir / "all_data.csv"
+        args.csv = DataFolder(args.data_dir).csv
     if getattr(args, "dic", "unset") is None:
-        args.dic = args.data_dir / "dic.txt"
+        args.dic = DataFolder(args.data_dir).dic
     return args
 
 

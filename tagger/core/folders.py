@@ -68,6 +68,7 @@ class DataFolder:
     capped = property(lambda self: self.path / "capped.csv")
     deleted = property(lambda self: self.path / "deleted.csv")
     replaced = property(lambda self: self.path / "replaced")
+    replaced_tag_folders = property(lambda self: self.path / "replaced" / "anime_images")
 
     def resized_image(self, post_id):
         """Where deal.py keeps the resized image of one post."""

@@ -15,20 +15,18 @@ from collections import Counter
 from pathlib import Path
 
 from .checking import by_folder, choose_capped, inspect_all
-from ..core.files import atomic_csv_writer, atomic_path, read_csv_dicts
+from ..core.files import atomic_csv_writer, read_csv_dicts
+from ..core.folders import write_json
 from .grouping import image_paths
 from ..core.journal import Journal, discard_plan, read_plan, write_plan
-from .removals import CAPPED, CAPPED_HEADER, DELETED, REASONS, REASONS_HEADER
+from .removals import CAPPED_HEADER, REASONS_HEADER
 
-PLAN = ".check_plan.json"
-INSPECTED = ".check_inspected.jsonl"
-DONE = "check_args.json"  # the settings of the last finished check and the tree it left
 REPORT_HEADER = ("tag", "before", "invalid", "duplicate", "capped", "after")
 
 
-def unfinished_plan(data_dir):
-    """The plan a killed check.py left in DATA_DIR, or None."""
-    return read_plan(Path(data_dir) / PLAN)
+def unfinished_plan(data):
+    """The plan a killed check.py left in `data` (a DataFolder), or None."""
+    return read_plan(data.check_plan)
 
 
 def fingerprint(paths, root):
@@ -41,19 +39,19 @@ def fingerprint(paths, root):
     return digest.hexdigest()
 
 
-def already_checked(data_dir, settings, paths):
-    """True if the last finished check had these settings and left these very entries."""
-    path = Path(data_dir) / DONE
-    if not path.is_file():
+def already_checked(data, settings, paths):
+    """True if the last finished check had these settings and left these very entries (its
+    check_args.json records both)."""
+    if not data.check_args.is_file():
         return False
-    done = json.loads(path.read_text())
+    done = json.loads(data.check_args.read_text())
     return done.get("settings") == settings and \
-        done.get("fingerprint") == fingerprint(paths, Path(data_dir) / "anime_images")
+        done.get("fingerprint") == fingerprint(paths, data.tag_folders)
 
 
-def inspect_journalled(pictures, data_dir, size, workers, tick):
+def inspect_journalled(pictures, journal_path, size, workers, tick):
     """inspect_all, skipping the pictures an earlier (killed) run journalled as inspected."""
-    journal = Journal(Path(data_dir) / INSPECTED)
+    journal = Journal(journal_path)
     known = {r["key"]: r for r in journal.records() if r.get("size") == size}
     keys, todo = {}, {}
     for handle, picture in pictures.items():
@@ -79,12 +77,11 @@ def inspect_journalled(pictures, data_dir, size, workers, tick):
     return len(pictures) - len(todo)
 
 
-def make_plan(data_dir, paths, pictures, duplicates, tag_of, settings):
-    """Decide every removal and report of this check; nothing is changed yet. `settings`:
-    max_per_tag, seed, delete and image_size."""
+def make_plan(data, paths, pictures, duplicates, tag_of, settings):
+    """Decide every removal and report of this check of `data` (a DataFolder); nothing is
+    changed yet. `settings`: max_per_tag, seed, delete and image_size."""
     max_per_tag, seed, delete = settings["max_per_tag"], settings["seed"], settings["delete"]
-    data_dir = Path(data_dir)
-    root = data_dir / "anime_images"
+    root = data.tag_folders
     before = Counter(p.parent.name for p in paths)
     moves, log, removed, taken = [], [], Counter(), set()
     for picture in sorted(pictures.values(), key=lambda p: p.id):
@@ -94,7 +91,7 @@ def make_plan(data_dir, paths, pictures, duplicates, tag_of, settings):
             continue
         for path in sorted(picture.entries):
             entry = path.relative_to(root).as_posix()
-            target = "" if delete else _quarantine_name(data_dir, entry, taken)
+            target = "" if delete else _quarantine_name(data, entry, taken)
             moves.append((entry, target))
             log.append((entry, target, reason))
             removed["invalid" if picture.reason else "duplicate", path.parent.name] += 1
@@ -106,33 +103,38 @@ def make_plan(data_dir, paths, pictures, duplicates, tag_of, settings):
         counts = (removed["invalid", folder], removed["duplicate", folder],
                   len(capped.get(folder, ())))
         rows.append((tag_of[folder], before[folder], *counts, before[folder] - sum(counts)))
-    log_name = DELETED if delete else REASONS
-    old_capped = [(r["tag"], r["id"]) for r in read_csv_dicts(data_dir / CAPPED)]
-    old_log = [(r["entry"], r["moved_to"], r["reason"])
-               for r in read_csv_dicts(data_dir / log_name)]
-    files = {"check_report.csv": (REPORT_HEADER, rows),
-             CAPPED: (CAPPED_HEADER, old_capped + sorted(
+    log_path = data.deleted if delete else data.quarantine_reasons
+    old_capped = [(r["tag"], r["id"]) for r in read_csv_dicts(data.capped)]
+    old_log = [(r["entry"], r["moved_to"], r["reason"]) for r in read_csv_dicts(log_path)]
+    files = {_name(data, data.check_report): (REPORT_HEADER, rows),
+             _name(data, data.capped): (CAPPED_HEADER, old_capped + sorted(
                  (tag_of[f], p.stem) for f, ps in capped.items() for p in ps)),
-             log_name: (REASONS_HEADER, old_log + log)}
+             _name(data, log_path): (REASONS_HEADER, old_log + log)}
     unlinks = sorted(p.relative_to(root).as_posix() for ps in capped.values() for p in ps)
     return {"settings": settings, "moves": moves, "unlinks": unlinks, "files": files,
-            "lines": _table(rows, log, data_dir / log_name, data_dir, len(unlinks), max_per_tag,
-                            delete)}
+            "lines": _table(rows, log, log_path, data.check_report, len(unlinks), settings)}
 
 
-def _quarantine_name(data_dir, entry, taken):
+def _name(data, path):
+    """A path in the data folder as a plan records it: relative, so a copied folder's plan
+    still holds."""
+    return path.relative_to(data.path).as_posix()
+
+
+def _quarantine_name(data, entry, taken):
     """Where an entry goes in the quarantine: its place there, numbered if that is taken."""
     rel = Path(entry)
-    target, n = Path("quarantine") / rel, 1
-    while (data_dir / target).exists() or target in taken:
-        target = Path("quarantine") / rel.with_name(f"{rel.stem}.{n}{rel.suffix}")
+    target, n = data.quarantine / rel, 1
+    while target.exists() or target in taken:
+        target = data.quarantine / rel.with_name(f"{rel.stem}.{n}{rel.suffix}")
         n += 1
     taken.add(target)
-    return target.as_posix()
+    return _name(data, target)
 
 
-def _table(rows, log, log_path, data_dir, n_capped, max_per_tag, delete):
+def _table(rows, log, log_path, report_path, n_capped, settings):
     """The per-tag table and the summary line check.py prints."""
+    max_per_tag, delete = settings["max_per_tag"], settings["delete"]
     width = max([len(r[0]) for r in rows] + [3])
     lines = [f"{'tag':<{width}}  {'before':>7}  {'invalid':>7}  {'dup':>5}  {'capped':>7}  "
              f"{'after':>7}"]
@@ -142,35 +144,36 @@ def _table(rows, log, log_path, data_dir, n_capped, max_per_tag, delete):
     lines.append(f"checked {sum(r[1] for r in rows):,} entries in {len(rows)} tag folders: "
                  f"{'deleted' if delete else 'quarantined'} {n_bad:,} invalid and "
                  f"{len(log) - n_bad:,} duplicate entries ({log_path}), capped {n_capped:,} "
-                 f"entries at {max_per_tag:,} per tag; report in {data_dir / 'check_report.csv'}")
+                 f"entries at {max_per_tag:,} per tag; report in {report_path}")
     return lines
 
 
-def carry_out(data_dir, plan):
-    """Make the plan's moves, unlinks and reports (again, after a kill: done ones are
-    skipped), print its lines, then drop the plan and the inspection journal."""
-    data_dir = Path(data_dir)
-    root = data_dir / "anime_images"
-    write_plan(data_dir / PLAN, plan)
+def carry_out(data, plan):
+    """Make the plan's moves, unlinks and reports in `data` (a DataFolder; again, after a
+    kill: done ones are skipped), print its lines, then drop the plan and the inspection
+    journal."""
+    root = data.tag_folders
+    write_plan(data.check_plan, plan)
     for entry, target in plan["moves"]:
         source = root / entry
         if not os.path.lexists(source):
             continue  # moved before a kill
         if not target:
             source.unlink()
-        elif not (data_dir / target).exists():
-            (data_dir / target).parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(source), str(data_dir / target))  # a rename: all or nothing
+        elif not (data.path / target).exists():
+            (data.path / target).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(source), str(data.path / target))  # a rename: all or nothing
     for entry in plan["unlinks"]:  # hard links: the image stays in resized/ and other folders
         (root / entry).unlink(missing_ok=True)
     for name, (header, rows) in plan["files"].items():
-        with atomic_csv_writer(data_dir / name, header) as writer:
+        with atomic_csv_writer(data.path / name, header) as writer:
             writer.writerows(rows)
-    with atomic_path(data_dir / DONE) as tmp:  # a rerun with nothing changed has nothing to do
-        tmp.write_text(json.dumps({"settings": plan["settings"], "fingerprint": fingerprint(
-            list(image_paths(root)), root)}, indent=2, sort_keys=True) + "\n")
+    # the settings of this check and the tree it left: a rerun with nothing changed has
+    # nothing to do
+    write_json(data.check_args, {"settings": plan["settings"],
+                                 "fingerprint": fingerprint(list(image_paths(root)), root)})
     for line in plan["lines"]:
         print(line)
-    Journal(data_dir / INSPECTED).discard()
-    discard_plan(data_dir / PLAN)
+    Journal(data.check_inspected).discard()
+    discard_plan(data.check_plan)
     return plan

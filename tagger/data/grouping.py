@@ -82,20 +82,19 @@ def image_paths(root):
                     yield Path(entry.path)
 
 
-def folder_tags(data_dir, folders):
-    """Map each tag-folder name under DATA_DIR/anime_images to its tag.
+def folder_tags(data, folders):
+    """Map each tag-folder name under the tag folders of `data` (a DataFolder) to its tag.
 
     Names are decoded where they can be; a name shortened with a hash (a tag longer than a
     file name may be) is found among the tags of labels.csv and of the dictionaries deal.py
     may have used. Raises ValueError naming a folder no tag explains."""
-    data_dir = Path(data_dir)
     known = {}
-    for dic in _dictionaries(data_dir):
+    for dic in _dictionaries(data):
         try:
             known.update(folder_map(load_dic(dic)))
         except ValueError:  # an empty dictionary explains no folder
             pass
-    for _, tags in read_labels(data_dir / "labels.csv").values():
+    for _, tags in read_labels(data.labels).values():
         known.update(folder_map(tags))
     found = {}
     for name in folders:
@@ -104,20 +103,17 @@ def folder_tags(data_dir, folders):
         elif "%~" not in name:
             found[name] = folder_to_tag(name)
         else:
-            raise ValueError(f"{data_dir / 'anime_images' / name}: a shortened tag folder whose "
-                             f"tag is in neither labels.csv nor the dictionary; run deal.py "
-                             f"again, or move the folder out of anime_images/")
+            raise ValueError(f"{data.tag_folders / name}: a shortened tag folder whose "
+                             f"tag is in neither {data.labels.name} nor the dictionary; run "
+                             f"deal.py again, or move the folder out of "
+                             f"{data.tag_folders.name}/")
     return found
 
 
-def _dictionaries(data_dir):
+def _dictionaries(data):
     """The dictionary files deal.py may have read: the one it recorded and DATA_DIR/dic.txt."""
-    import json
-
-    paths = [data_dir / "dic.txt"]
-    args = data_dir / "deal_args.json"
-    if args.is_file():
-        recorded = json.loads(args.read_text()).get("dic")
-        if recorded:
-            paths.append(Path(recorded))
+    paths = [data.dic]
+    recorded = data.deal_setting("dic", None)
+    if recorded:
+        paths.append(Path(recorded))
     return [p for p in dict.fromkeys(paths) if p.is_file()]

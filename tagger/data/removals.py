@@ -7,29 +7,20 @@ capped.csv). deal.py reads these records so that it never links those entries ag
 """
 import os
 import shutil
-from pathlib import Path
 
 from ..core.files import atomic_csv_writer, link_or_copy, read_csv_dicts
 from ..core.tags import tag_to_folder
 
-CAPPED, REASONS, DELETED = "capped.csv", "quarantine/reasons.csv", "deleted.csv"  # in DATA_DIR
 CAPPED_HEADER = ("tag", "id")
-REASONS_HEADER = ("entry", "moved_to", "reason")  # of REASONS and DELETED alike
+REASONS_HEADER = ("entry", "moved_to", "reason")  # of the quarantine's reasons and deleted alike
 
 
-def capped_csv(data_dir):
-    return Path(data_dir) / CAPPED
-
-
-def reasons_csv(data_dir):
-    return Path(data_dir) / REASONS
-
-
-def removed_entries(data_dir):
-    """{(folder, id)} of the tag-folder entries check.py capped, quarantined or deleted."""
-    removed = {(tag_to_folder(r["tag"]), int(r["id"])) for r in read_csv_dicts(capped_csv(data_dir))
+def removed_entries(data):
+    """{(folder, id)} of the tag-folder entries check.py capped, quarantined or deleted in
+    `data` (a DataFolder)."""
+    removed = {(tag_to_folder(r["tag"]), int(r["id"])) for r in read_csv_dicts(data.capped)
                if r["id"].isdigit()}
-    for log in (reasons_csv(data_dir), Path(data_dir) / DELETED):
+    for log in (data.quarantine_reasons, data.deleted):
         for r in read_csv_dicts(log):
             folder, _, name = r["entry"].rpartition("/")
             stem = name.split(".")[0]
@@ -38,15 +29,14 @@ def removed_entries(data_dir):
     return removed
 
 
-def restore_quarantined(data_dir):
+def restore_quarantined(data):
     """Move every quarantined entry back to its tag folder; return (restored, left) counts.
 
     An entry whose place is taken again (deal.py --overwrite linked it anew) stays in the
     quarantine and in reasons.csv, so nothing is overwritten."""
-    data_dir = Path(data_dir)
-    root, left, restored = data_dir / "anime_images", [], 0
-    for r in read_csv_dicts(reasons_csv(data_dir)):
-        source, target = data_dir / r["moved_to"], root / r["entry"]
+    root, left, restored = data.tag_folders, [], 0
+    for r in read_csv_dicts(data.quarantine_reasons):
+        source, target = data.path / r["moved_to"], root / r["entry"]
         if not r["moved_to"] or not source.is_file() or target.exists():
             if r["moved_to"] and source.is_file():
                 left.append((r["entry"], r["moved_to"], r["reason"]))
@@ -54,19 +44,19 @@ def restore_quarantined(data_dir):
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(source), str(target))
         restored += 1
-    if reasons_csv(data_dir).exists():
-        with atomic_csv_writer(reasons_csv(data_dir), REASONS_HEADER) as writer:
+    if data.quarantine_reasons.exists():
+        with atomic_csv_writer(data.quarantine_reasons, REASONS_HEADER) as writer:
             writer.writerows(left)
     return restored, len(left)
 
 
-def restore_capped(data_dir):
-    """Link every capped entry back from DATA_DIR/resized; return (restored, missing) counts."""
-    data_dir = Path(data_dir)
+def restore_capped(data):
+    """Link every capped entry back from the resized images; return (restored, missing)
+    counts."""
     restored, missing = 0, []
-    for r in read_csv_dicts(capped_csv(data_dir)):
-        source = data_dir / "resized" / f"{r['id']}.jpg"
-        folder = data_dir / "anime_images" / tag_to_folder(r["tag"])
+    for r in read_csv_dicts(data.capped):
+        source = data.resized_image(r["id"])
+        folder = data.tag_folders / tag_to_folder(r["tag"])
         if not source.is_file():
             missing.append((r["tag"], r["id"]))
             continue
@@ -74,7 +64,7 @@ def restore_capped(data_dir):
         if not os.path.exists(folder / source.name):
             link_or_copy(source, folder / source.name)
             restored += 1
-    if capped_csv(data_dir).exists():
-        with atomic_csv_writer(capped_csv(data_dir), CAPPED_HEADER) as writer:
+    if data.capped.exists():
+        with atomic_csv_writer(data.capped, CAPPED_HEADER) as writer:
             writer.writerows(missing)
     return restored, len(missing)

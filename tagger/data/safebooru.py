@@ -4,6 +4,8 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
+from ..core.folders import DataFolder
+
 REQUIRED_COLUMNS = ("id", "preview_url", "tags")
 HEADER = ("id", "created_at", "rating", "score", "sample_url", "sample_width",
           "sample_height", "preview_url", "tags")
@@ -62,7 +64,7 @@ def open_csv(path):
     path = Path(path)
     if path.is_dir():
         raise CsvFormatError(f"{path} is a folder, not a CSV file: pass the CSV itself "
-                             f"(--csv {path / 'all_data.csv'}, say).")
+                             f"(--csv {DataFolder(path).csv}, say).")
     if path.parent.is_file():
         raise CsvFormatError(f"{path}: {path.parent} is a file, not a folder; --data-dir "
                              f"takes the data folder (the one holding all_data.csv).")
