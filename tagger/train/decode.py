@@ -2,18 +2,31 @@
 
 Tagging prepares pictures with Pillow (tagger.core.images.prepare). deal.py writes every
 training image as an RGB JPEG at the model's size, and for those TensorFlow's own decoder gives
-Pillow's pixels when it uses libjpeg's accurate integer DCT, as Pillow does (its default fast
-DCT is off by up to 15 of 255 on a dealt face), in a fraction of the time. Every other file
+Pillow's pixels when it uses libjpeg's accurate integer DCT, as Pillow does (its default, the
+fast DCT, is off by up to 15 of 255 on a dealt face), without Python. Every other file
 (another size, another format, a grey, CMYK or EXIF-rotated JPEG) goes through `prepare`
 itself, in Python, so training sees exactly what tagging would.
 """
+import io
+
 import numpy as np
+from PIL import Image
 
 from ..core.images import prepare
 
 JPEG_MAGIC = b"\xff\xd8\xff"
-EXIF_HEADER = b"Exif\x00\x00"  # opens the APP1 segment whose orientation Pillow applies
-EXIF_SEARCH = 65536  # bytes at the start of a JPEG where that segment can be
+# The header of the APP1 segment whose orientation Pillow applies, among any bytes (RE2's \C)
+HAS_EXIF = r"\C*Exif\x00\x00\C*"
+
+
+def _grey_jpeg():
+    """A 1 x 1 one-component JPEG: a header that is never the model's input shape."""
+    buf = io.BytesIO()
+    Image.new("L", (1, 1)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+GREY_JPEG = _grey_jpeg()
 
 
 def decode(data, image_size, fit="pad"):
@@ -29,31 +42,15 @@ def decode(data, image_size, fit="pad"):
 
 def is_plain_jpeg(data, image_size):
     """Whether the bytes are an RGB JPEG of image_size x image_size without EXIF: what deal.py
-    writes, and what TensorFlow decodes to Pillow's pixels."""
+    writes, and what TensorFlow decodes to Pillow's pixels. Worked out without tf.cond, which
+    costs as much as the decode in a tf.data map."""
     import tensorflow as tf
-
-    def at_size():
-        shape = tf.io.extract_jpeg_shape(data, output_type=tf.int32)  # height, width, components
-        return tf.reduce_all(tf.equal(shape, [image_size, image_size, 3]))
-
-    def no_exif():
-        return tf.logical_not(_contains(tf.strings.substr(data, 0, EXIF_SEARCH), EXIF_HEADER))
 
     is_jpeg = tf.equal(tf.strings.substr(data, 0, len(JPEG_MAGIC)), JPEG_MAGIC)
-    sized = tf.cond(is_jpeg, at_size, lambda: tf.constant(False))
-    return tf.cond(sized, no_exif, lambda: tf.constant(False))
-
-
-def _contains(data, pattern):
-    """Whether a scalar string tensor holds the byte string `pattern` anywhere."""
-    import tensorflow as tf
-
-    values = tf.io.decode_raw(data, tf.uint8)
-    starts = tf.maximum(tf.size(values) - len(pattern) + 1, 0)
-    found = tf.ones([starts], tf.bool)
-    for k, byte in enumerate(pattern):
-        found = tf.logical_and(found, tf.equal(values[k:k + starts], byte))
-    return tf.reduce_any(found)
+    header = tf.where(is_jpeg, data, GREY_JPEG)  # other bytes would make the shape op fail
+    shape = tf.io.extract_jpeg_shape(header, output_type=tf.int32)  # height, width, components
+    return tf.logical_and(tf.reduce_all(tf.equal(shape, [image_size, image_size, 3])),
+                          tf.logical_not(tf.strings.regex_full_match(data, HAS_EXIF)))
 
 
 def _prepared(data, image_size, fit):
