@@ -27,77 +27,38 @@ import time
 import numpy as np
 
 from tagger.core import cli, locks
+from tagger.core.entry import stage
+from tagger.core.folders import DataFolder, RunFolder
+from tagger.core.tags import load_dic, save_dic
+from tagger.train.config import GROUPS, TrainConfig, add_flags
 from tagger.train.dataset import load_examples, read_split, sample_table, split_ids, write_split
 from tagger.train.distributed import cluster_from_env, run_local_workers
-from tagger.core.entry import stage
-from tagger.train.model import LOSSES, MODELS
-from tagger.core.tags import load_dic, save_dic
 
 
 def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
-    cli.add_data_dir(parser)
-    cli.add_dic(parser)
-    cli.add_run(parser)
-    parser.add_argument("--model", choices=MODELS, default="resnet",
-                        help="network: resnet, a compact residual network; seed_cnn, the "
-                        "original 11-layer CNN")
-    parser.add_argument("--loss", choices=LOSSES, default="bce",
-                        help="bce: one sigmoid per tag, all of an image's tags positive; "
-                             "asl: the same with the asymmetric loss of multi-label taggers; "
-                             "softmax: one sample per image and tag folder (the original)")
-    parser.add_argument("--image-size", type=cli.positive_int, default=None,
-                        help="input side in pixels (default: the one deal.py recorded)")
-    parser.add_argument("--epochs", type=cli.positive_int, default=30,
-                        help="epochs to train (the cosine schedule spans them)")
-    parser.add_argument("--patience", type=cli.non_negative_int, default=20,
-                        help="stop after this many epochs without improvement; 0 = never")
-    parser.add_argument("--monitor", choices=("val_loss", "val_pr_auc", "val_f1", "val_accuracy"),
-                        default="val_loss", help="validation number for early stopping and "
-                                                 "the best model")
-    parser.add_argument("--batch-size", type=cli.positive_int, default=128, help="images per step")
-    parser.add_argument("--lr", type=cli.positive_float, default=2e-3, help="Adam learning rate")
-    parser.add_argument("--schedule", choices=("constant", "cosine"), default="cosine",
-                        help="learning rate: constant, or cosine decay over --epochs")
-    parser.add_argument("--warmup-epochs", type=cli.non_negative_float, default=1.0,
-                        help="linear warm-up from 0 to --lr first (with --schedule cosine)")
-    parser.add_argument("--label-smoothing", type=cli.fraction, default=0.0,
-                        help="move targets this far towards 0.5, in [0, 1)")
-    parser.add_argument("--val-fraction", type=cli.fraction, default=0.1, help="ids for validation")
-    parser.add_argument("--test-fraction", type=cli.fraction, default=0.1,
-                        help="ids held out from training and tuning, for test.py only")
-    parser.add_argument("--flip", action=cli.argparse.BooleanOptionalAction, default=True,
-                        help="random horizontal flips while training")
-    parser.add_argument("--shift", type=cli.ranged(float, 0, 0.5), default=0.1,
-                        help="random shifts up to this fraction of the side while training")
-    parser.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto",
-                        help="float16 compute: auto = on GPUs only")
-    parser.add_argument("--cache-mb", type=cli.non_negative_int, default=4096,
-                        help="keep decoded images in memory when they fit in this many MB")
-    parser.add_argument("--allow-empty-tags", action="store_true",
-                        help="train even if a dictionary tag has no positive image in the "
-                             "training split (otherwise refused)")
-    parser.add_argument("--tfrecords", action="store_true",
-                        help="when the images do not fit --cache-mb, read them from TFRecord "
-                             "shards packed once into RUN/records instead of one file each "
-                             "(for shared or cloud file systems, where each open is slow)")
-    parser.add_argument("--local-workers", type=cli.non_negative_int, default=0,
-                        help="train as a cluster of this many workers on this machine (to try "
-                             "multi-worker training; on many machines set TF_CONFIG instead)")
-    cli.add_seed(parser)
-    cli.add_overwrite(parser, "start over; the old run folder is moved to RUN.replaced-<time>")
+    groups = {name: parser.add_argument_group(name) for name in GROUPS}
+    cli.add_data_dir(groups["Data"])
+    cli.add_dic(groups["Data"])
+    cli.add_run(groups["Run"])
+    add_flags(groups)
+    groups["Run"].add_argument(
+        "--local-workers", type=cli.non_negative_int, default=0,
+        help="train as a cluster of this many workers on this machine (to try multi-worker "
+             "training; on many machines set TF_CONFIG instead)")
+    cli.add_seed(groups["Run"])
+    cli.add_overwrite(groups["Run"], "start over; the old run folder is moved to "
+                                     "RUN.replaced-<time>")
     args = cli.resolve(parser.parse_args(argv))
+    data = DataFolder(args.data_dir)
     if args.image_size is None:
-        args.image_size = cli.recorded_image_size(args.data_dir)
-    args.fit = cli.recorded_fit(args.data_dir)  # how images are prepared for this model
+        args.image_size = data.image_size
+    args.fit = data.fit  # how images are prepared for this model
     # test.py finds the data again from another folder; a resume from elsewhere is refused
     args.data_dir_absolute = args.data_dir.resolve()
-    if args.monitor == "val_accuracy" and args.loss != "softmax" or \
-            args.monitor in ("val_pr_auc", "val_f1") and args.loss == "softmax":
-        parser.error(f"--monitor {args.monitor} is not tracked with --loss {args.loss}")
-    if args.val_fraction + args.test_fraction >= 1:
-        parser.error(f"--val-fraction {args.val_fraction} and --test-fraction "
-                     f"{args.test_fraction} leave nothing to train on; their sum must be below 1")
+    problem = TrainConfig.from_args(args).problem()
+    if problem:
+        parser.error(problem)
     return args
 
 
@@ -110,20 +71,20 @@ def check_run(args):
 
     Nothing is written here: the run folder is made (or moved aside) by start_run, once the
     inputs are known to be sound, so a failed attempt never blocks the next one."""
-    run = args.run
+    run = RunFolder(args.run)
     if args.overwrite:
         return True
-    if (run / "model.keras").exists() and not (run / "checkpoints").exists():
-        print(f"{run} is already trained (model.keras); pass --overwrite to train again "
-              f"or --run to name another run")
+    if run.trained:
+        print(f"{args.run} is already trained ({run.model.name}); pass --overwrite to train "
+              f"again or --run to name another run")
         return False
-    if (run / "args.json").exists():
-        before = cli.json.loads((run / "args.json").read_text())
+    if run.args.exists():
+        before = run.settings
         now = cli.json.loads(cli.json.dumps(cli.args_dict(args)))  # tuples read back as lists
         changed = sorted(k for k in now if k not in SETTINGS_THAT_MAY_CHANGE
                          and before.get(k, now[k]) != now[k])  # flags newer than the run pass
         if changed:
-            cli.fail(f"{run} was started with other settings ({', '.join(changed)}); give the "
+            cli.fail(f"{args.run} was started with other settings ({', '.join(changed)}); give the "
                      f"same command to resume, --overwrite to start over, or another --run")
     return True
 
@@ -139,8 +100,9 @@ def start_run(args, tags, is_chief=True):
         run.rename(aside)
         print(f"moved the previous run to {aside}")
     run.mkdir(parents=True, exist_ok=True)
-    cli.save_args(run / "args.json", args)
-    save_dic(run / "dic.txt", tags)
+    folder = RunFolder(run)
+    cli.save_args(folder.args, args)
+    save_dic(folder.dic, tags)
 
 
 def refuse_empty_tags(tags, train, loss, allowed):
@@ -162,7 +124,7 @@ def refuse_empty_tags(tags, train, loss, allowed):
 def split_examples(args, examples):
     """Load the id split of a resumed run, or make one (written by write_split later): every
     worker of a cluster makes the same one from --seed."""
-    path = args.run / "split.csv"
+    path = RunFolder(args.run).split
     if path.exists() and not args.overwrite:
         split = read_split(path)
         missing = [i for i in examples.ids if int(i) not in split]
@@ -205,18 +167,19 @@ def train(args, cluster):
     except (OSError, ValueError) as exc:
         cli.fail(exc)
     if len(examples.ids) < 2:
-        cli.fail(f"only {len(examples.ids)} images under {args.data_dir / 'anime_images'}; "
-                 f"run deal.py and check.py first")
+        folders = DataFolder(args.data_dir).tag_folders
+        cli.fail(f"only {len(examples.ids)} images under {folders}; run deal.py and check.py "
+                 f"first")
     split, parts = split_examples(args, examples)
     if not len(parts["train"].ids) or not len(parts["val"].ids):
         cli.fail("the split left no training or no validation images; check --val-fraction")
     refuse_empty_tags(tags, parts["train"], args.loss, args.allow_empty_tags)
     start_run(args, tags, cluster.is_chief)  # the inputs are sound: only now is anything written
     if cluster.is_chief:
-        write_split(args.run / "split.csv", split)
+        write_split(RunFolder(args.run).split, split)
     from tagger.train.trainer import fit_and_finish  # TensorFlow loads only once the inputs are sound
 
-    return fit_and_finish(args, tags, parts, cluster)
+    return fit_and_finish(TrainConfig.from_args(args), tags, parts, cluster)
 
 
 if __name__ == "__main__":

@@ -25,31 +25,32 @@ def _memory_dataset(paths, targets, image_size, batch, seed=0):
     """The ceiling: images already decoded in memory, with train.py's shuffle and augmentation."""
     import tensorflow as tf
 
-    from tagger.train.dataset import _augmenter
     from tagger.core.images import load_rgb
+    from tagger.train.dataset import InputSpec, augmenter
 
     pixels = np.stack([np.asarray(load_rgb(p)) for p in paths])
     if pixels.shape[1] != image_size:
         raise ValueError(f"images are {pixels.shape[1]} px, not {image_size}")
     ds = tf.data.Dataset.from_tensor_slices((pixels, targets)).shuffle(len(paths), seed=seed)
-    ds = ds.repeat().map(_augmenter(image_size, True, 0.1, seed),
-                         num_parallel_calls=tf.data.AUTOTUNE)
+    spec = InputSpec(image_size, batch, training=True, shift=0.1, seed=seed)
+    ds = ds.repeat().map(augmenter(spec), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def _dataset(source, paths, targets, image_size, batch, shard=(1, 0)):
-    from tagger.train.dataset import make_dataset
+    from tagger.train.dataset import InputSpec, make_dataset
 
     if source == "memory":
         return _memory_dataset(paths, targets, image_size, batch)
-    if source == "files":  # train.py's pipeline with the cache off (the data does not fit)
-        return make_dataset(paths, targets, image_size, batch, training=True, shift=0.1,
-                            cache=False, shard=shard, repeat=True)
+    # train.py's pipeline with the cache off (the data does not fit)
+    spec = InputSpec(image_size, batch, training=True, shift=0.1, cache=False, shard=shard,
+                     repeat=True)
+    if source == "files":
+        return make_dataset(paths, targets, spec)
     if source == "tfrecord":  # paths: the shard files; targets: (n_tags, n_examples)
         from tagger.train.records import record_dataset
 
-        return record_dataset(paths, *targets, image_size, batch, training=True, shift=0.1,
-                              shard=shard, repeat=True)
+        return record_dataset(paths, *targets, spec)
     raise ValueError(f"unknown source {source!r}")
 
 
@@ -64,9 +65,10 @@ def train_rate(image_dir, n_images, source, steps=40, warmup=5, image_size=64, b
     """
     import keras
 
+    from tagger.train.config import TrainConfig
     from tagger.train.distributed import choose_strategy, cluster_from_env
-    from tagger.train.trainer import TrainConfig, build
     from tagger.train.loop import Loop
+    from tagger.train.trainer import build
 
     cluster = cluster_from_env()
     strategy, _ = choose_strategy(cluster)
@@ -84,10 +86,9 @@ def train_rate(image_dir, n_images, source, steps=40, warmup=5, image_size=64, b
                         (context.num_input_pipelines, context.input_pipeline_id))
 
     batches = iter(strategy.distribute_datasets_from_function(input_fn))
-    cfg = TrainConfig(run=None, model=model, loss="bce", image_size=image_size, epochs=1,
-                      patience=0, monitor="val_loss", batch_size=batch, lr=2e-3,
-                      schedule="constant", warmup_epochs=0.0, label_smoothing=0.0, flip=True,
-                      shift=0.1, mixed_precision="off", cache_mb=0, tfrecords=False, seed=0)
+    cfg = TrainConfig(run=None, seed=0, model=model, image_size=image_size, epochs=1,
+                      patience=0, batch_size=batch, schedule="constant", warmup_epochs=0.0,
+                      mixed_precision="off", cache_mb=0)
     keras.utils.set_random_seed(0)
     net, optimizer = build(cfg, targets.shape[1], strategy, steps + warmup, 0)
     loop = Loop(strategy, cluster, net, optimizer, "bce", targets.shape[1], global_batch)
@@ -135,20 +136,22 @@ def train_run(data_dir, run, steps=30, warmup=5, batch=128):
     import keras
 
     import train as script
+    from tagger.core.folders import RunFolder
+    from tagger.train.config import TrainConfig
     from tagger.train.distributed import Cluster, choose_strategy
-    from tagger.train.trainer import TrainConfig, build, datasets
     from tagger.train.loop import Loop
-    from tagger.core.tags import load_dic, save_dic
+    from tagger.train.trainer import build, datasets
+    from tagger.core.tags import load_dic
 
     start = time.perf_counter()
     args = script.parse_args(["--data-dir", str(data_dir), "--run", str(run), "--epochs", "1",
                               "--batch-size", str(batch), "--overwrite"])
     vars(args).pop("local_workers")
-    script.prepare_run(args)
     tags = load_dic(args.dic)
     examples = script.load_examples(args.data_dir, tags)
-    save_dic(args.run / "dic.txt", tags)
-    parts = script.split_examples(args, examples)
+    script.start_run(args, tags)  # moves an old run aside, records args.json and dic.txt
+    split, parts = script.split_examples(args, examples)
+    script.write_split(RunFolder(args.run).split, split)
     setup = time.perf_counter() - start
     cfg, cluster = TrainConfig.from_args(args), Cluster()
     strategy, _ = choose_strategy(cluster, "off")
@@ -160,6 +163,6 @@ def train_run(data_dir, run, steps=30, warmup=5, batch=128):
     timed = time.perf_counter()
     loop.train_epoch(batches, steps)
     seconds = time.perf_counter() - timed
-    model.save(args.run / "model.keras")
+    model.save(RunFolder(args.run).model)
     return {"items": len(examples.ids), "setup_seconds": setup, "train_images": steps * batch,
             "images_per_second": steps * batch / seconds}

@@ -13,16 +13,15 @@ def _loop(image_size, n_tags, batch_size, seed=0):
     """seed_cnn with Adam 1e-4 in train.py's training loop (tagger.train.loop.Loop), on one device."""
     import keras
 
+    from tagger.train.config import TrainConfig
     from tagger.train.distributed import Cluster, choose_strategy
-    from tagger.train.trainer import TrainConfig, build
     from tagger.train.loop import Loop
+    from tagger.train.trainer import build
 
     strategy, _ = choose_strategy(Cluster(), "off")
-    cfg = TrainConfig(run=None, model="seed_cnn", loss="bce", image_size=image_size, epochs=1,
-                      patience=0, monitor="val_loss", batch_size=batch_size, lr=1e-4,
-                      schedule="constant", warmup_epochs=0.0, label_smoothing=0.0, flip=True,
-                      shift=0.1, mixed_precision="off", cache_mb=0,
-                      tfrecords=False, seed=seed)
+    cfg = TrainConfig(run=None, seed=seed, model="seed_cnn", image_size=image_size, epochs=1,
+                      patience=0, batch_size=batch_size, lr=1e-4, schedule="constant",
+                      warmup_epochs=0.0, mixed_precision="off", cache_mb=0)
     keras.utils.set_random_seed(seed)
     model, optimizer = build(cfg, n_tags, strategy, 1, 0)
     return Loop(strategy, Cluster(), model, optimizer, "bce", n_tags, batch_size)
@@ -42,14 +41,14 @@ def train(data_dir, dic_path, n_images, epochs, mode, image_size=100, batch_size
     tf.data, cache on) or 'memory' (float tensors already in memory, shuffled and batched)."""
     import tensorflow as tf
 
-    from tagger.train.dataset import make_dataset
+    from tagger.train.dataset import InputSpec, make_dataset
 
     tags, examples = _examples(data_dir, dic_path, n_images)
     loop = _loop(image_size, len(tags), batch_size)
     if mode == "pipeline":
-        data = make_dataset(examples.paths, examples.labels, image_size, batch_size,
-                            training=True, flip=True, shift=0.1, seed=0, cache=True,
-                            repeat=True)  # train.py's defaults
+        spec = InputSpec(image_size, batch_size, training=True, flip=True, shift=0.1, seed=0,
+                         cache=True, repeat=True)  # train.py's defaults
+        data = make_dataset(examples.paths, examples.labels, spec)
     elif mode == "memory":
         from tagger.core.images import load_rgb
 

@@ -3,7 +3,7 @@ import numpy as np
 
 import train
 from conftest import make_shapes_data, read_csv
-from tagger.train.dataset import load_examples, make_dataset
+from tagger.train.dataset import InputSpec, load_examples, make_dataset
 from tagger.train.records import existing_records, record_dataset, write_records
 
 TAGS = ["red_background", "blue_background", "circle", "square"]
@@ -21,10 +21,11 @@ def test_shards_hold_what_the_files_hold_and_are_written_once(tmp_path):
     folder = str(tmp_path / "records")
     files = write_records(folder, ex.paths, ex.labels, n_shards=3)
     assert len(files) == 3
-    from_files = make_dataset(ex.paths, ex.labels, 32, 7, training=False, cache=False)
-    from_records = record_dataset(files, 4, 20, 32, 7, training=False)
+    spec = InputSpec(32, 7, cache=False)
+    from_files = make_dataset(ex.paths, ex.labels, spec)
+    from_records = record_dataset(files, 4, 20, spec)
     assert _pairs(from_records) == _pairs(from_files)
-    halves = [record_dataset(files, 4, 20, 32, 7, training=False, shard=(2, i)) for i in (0, 1)]
+    halves = [record_dataset(files, 4, 20, InputSpec(32, 7, shard=(2, i))) for i in (0, 1)]
     assert sorted(_pairs(halves[0]) + _pairs(halves[1])) == _pairs(from_files)  # by file
     written = [(tmp_path / "records" / f.rsplit("/", 1)[1]).stat().st_mtime_ns for f in files]
     assert write_records(folder, ex.paths, ex.labels, n_shards=3) == files  # reused

@@ -1,13 +1,14 @@
 """What training and testing read: labelled examples, the id split, and tf.data pipelines."""
 import csv
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..core.files import atomic_csv_writer
-from ..data.grouping import image_paths, read_labels
+from ..core.folders import DEFAULT_FIT, DataFolder
 from ..core.tags import folder_map
+from ..data.grouping import image_paths, read_labels
+from .decode import decode
 
 SPLITS = ("train", "val", "test")
 
@@ -29,14 +30,15 @@ class Examples:
 
 
 def load_examples(data_dir, tags):
-    """Collect the images left under anime_images/ with their full tag sets from labels.csv."""
+    """Collect the images left in the tag folders with their full tag sets from labels.csv."""
     column = {tag: i for i, tag in enumerate(tags)}
     folders = folder_map(tags)
-    labels_csv = read_labels(os.path.join(data_dir, "labels.csv"))
+    data = DataFolder(data_dir)
+    labels_csv = read_labels(data.labels)
     if not labels_csv:
-        raise FileNotFoundError(f"{data_dir}/labels.csv is missing or empty; run deal.py first")
+        raise FileNotFoundError(f"{data.labels} is missing or empty; run deal.py first")
     first_path, entries = {}, []
-    for path in image_paths(os.path.join(data_dir, "anime_images")):
+    for path in image_paths(data.tag_folders):
         tag = folders.get(path.parent.name)
         if tag is None or not path.stem.isdigit() or int(path.stem) not in labels_csv:
             continue
@@ -65,6 +67,7 @@ def split_ids(ids, val_fraction=0.2, test_fraction=0.0, seed=0):
 
 
 def write_split(path, split):
+    """Write the {id: split} table, atomically."""
     with atomic_csv_writer(path, ("id", "split")) as writer:
         writer.writerows(sorted(split.items()))
 
@@ -87,74 +90,75 @@ def sample_table(examples, loss):
     return [examples.paths[r] for r, _ in examples.folder_pairs], targets
 
 
-def make_dataset(paths, targets, image_size, batch_size, training, flip=True, shift=0.0,
-                 seed=0, cache=True, shard=(1, 0), repeat=False):
+@dataclass(frozen=True)
+class InputSpec:
+    """How a tf.data pipeline reads images: their size and fit, the batches, whether it trains
+    (shuffle and augment: `flip`, random shifts up to `shift` of the side, from `seed`),
+    whether decoded images are cached in memory, this reader's `shard` = (count, index) of the
+    files, and whether it repeats endlessly in full batches (the caller counts the steps)."""
+    image_size: int
+    batch_size: int
+    fit: str = DEFAULT_FIT
+    training: bool = False
+    flip: bool = True
+    shift: float = 0.0
+    seed: int = 0
+    cache: bool = True
+    shard: tuple = (1, 0)
+    repeat: bool = False
+
+
+def make_dataset(paths, targets, spec, batch_size=None, **old_call):
     """A tf.data pipeline: decode, (cache), shuffle and augment when training, batch, prefetch.
 
-    Images come out as float32 0..255, the model's input; `shift` is the largest random
-    translation as a fraction of the side (reflect-padded crop), colours are never changed.
-    `shard` = (count, index) keeps every count-th file from the index-th, before anything is
-    read; `repeat` makes an endless stream of full batches (the caller counts the steps).
+    Images come out as float32 0..255, the model's input, the pixels tagging prepares from the
+    same file; `shard` keeps every count-th file from the index-th, before anything is read.
     """
     import tensorflow as tf
 
+    if not isinstance(spec, InputSpec):  # test.py's call (image_size, batch_size, ...) until
+        spec = InputSpec(spec, batch_size, **old_call)  # its rewrite stops calling this
     ds = tf.data.Dataset.from_tensor_slices((list(paths), targets))
-    if shard[0] > 1:
-        ds = ds.shard(*shard)
-    ds = ds.map(lambda path, target: (decode(tf.io.read_file(path), image_size), target),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
-    return batches(ds, len(paths), image_size, batch_size, training, flip, shift, seed, cache,
-                   repeat)
+    if spec.shard[0] > 1:
+        ds = ds.shard(*spec.shard)
+    ds = ds.map(lambda path, target: (decode(tf.io.read_file(path), spec.image_size, spec.fit),
+                                      target),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=not spec.training)
+    return batches(ds, len(paths), spec)
 
 
-def decode(data, image_size):
-    """Encoded image bytes to a uint8 (image_size, image_size, 3) tensor, as training sees it."""
+def batches(ds, n, spec):
+    """The rest of a pipeline of `n` decoded (image, target) pairs: (cache), shuffle,
+    (repeat), augment when training, batch, prefetch."""
     import tensorflow as tf
 
-    image = tf.io.decode_image(data, channels=3, expand_animations=False)
-    shape = tf.shape(image)
-
-    def resize():
-        resized = tf.image.resize(image, (image_size, image_size), antialias=True)
-        return tf.cast(tf.round(resized), tf.uint8)
-
-    # deal.py already made them this size: resizing would give the same pixels at 3x the cost
-    # of the decode itself (measured in bench/scale_results.md)
-    same = tf.logical_and(tf.equal(shape[0], image_size), tf.equal(shape[1], image_size))
-    image = tf.cond(same, lambda: image, resize)
-    return tf.ensure_shape(image, (image_size, image_size, 3))
-
-
-def batches(ds, n, image_size, batch_size, training, flip=True, shift=0.0, seed=0, cache=True,
-            repeat=False):
-    """The rest of a pipeline of decoded (image, target) pairs: (cache), shuffle, (repeat),
-    augment when training, batch, prefetch."""
-    import tensorflow as tf
-
-    if cache:
+    if spec.cache:
         ds = ds.cache()
-    if training:
-        ds = ds.shuffle(min(n, 20000), seed=seed, reshuffle_each_iteration=True)
-        if repeat:
+    if spec.training:
+        ds = ds.shuffle(min(n, 20000), seed=spec.seed, reshuffle_each_iteration=True)
+        if spec.repeat:
             ds = ds.repeat()
-        ds = ds.map(_augmenter(image_size, flip, shift, seed), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(augmenter(spec), num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y))
-    return ds.batch(batch_size, drop_remainder=repeat).prefetch(tf.data.AUTOTUNE)
+    return ds.batch(spec.batch_size, drop_remainder=spec.repeat).prefetch(tf.data.AUTOTUNE)
 
 
-def _augmenter(image_size, flip, shift, seed):
+def augmenter(spec):
+    """The training augmentation of decoded uint8 images: random flips and reflect-padded
+    random crops (`spec.shift`); colours are never changed. Returns float32 0..255."""
     import tensorflow as tf
 
-    pad = int(round(image_size * shift))
+    size = spec.image_size
+    pad = int(round(size * spec.shift))
 
     def augment(image, target):
         image = tf.cast(image, tf.float32)
-        if flip:
+        if spec.flip:
             image = tf.image.random_flip_left_right(image)
         if pad:
             image = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
-            image = tf.image.random_crop(image, (image_size, image_size, 3))
+            image = tf.image.random_crop(image, (size, size, 3))
         return image, target
 
     return augment

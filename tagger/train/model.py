@@ -2,8 +2,7 @@
 import keras
 from keras import layers, regularizers
 
-MODELS = ("seed_cnn", "resnet")
-LOSSES = ("bce", "asl", "softmax")
+from .config import LOSSES, MODELS
 
 
 def _head(x, n_tags, loss):

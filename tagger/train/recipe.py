@@ -6,9 +6,7 @@ import keras
 import numpy as np
 
 from ..core.render import prediction_grid
-
-# What each objective tracks, and which way is better.
-MONITORS = {"val_loss": "min", "val_pr_auc": "max", "val_f1": "max", "val_accuracy": "max"}
+from .config import MONITORS
 
 
 def learning_rate_schedule(learning_rate, schedule, total_steps, warmup_steps=0):
@@ -114,10 +112,9 @@ class RunLog:
     def __init__(self, run, model, tags, val_images, val_labels, top_k=5):
         import tensorflow as tf
 
-        self.run, self.model, self.tags, self.top_k = run, model, tags, top_k
+        self.run, self.model, self.tags, self.top_k = run, model, tags, top_k  # run: RunFolder
         self.val_images, self.val_labels = val_images, val_labels
-        logs = os.path.join(run, "logs")
-        self.writers = {name: tf.summary.create_file_writer(os.path.join(logs, name))
+        self.writers = {name: tf.summary.create_file_writer(str(run.logs / name))
                         for name in ("train", "validation", "images")}
 
     def epoch(self, epoch, logs):
@@ -130,7 +127,7 @@ class RunLog:
             writer.flush()
 
     def _append_history(self, row):
-        path = os.path.join(self.run, "history.csv")
+        path = self.run.history
         new = not os.path.isfile(path)
         with open(path, "a", newline="") as f:
             writer = csv.DictWriter(f, list(row))

@@ -5,9 +5,11 @@ on a network or cloud file system means a round trip per image; a few large shar
 sequentially, several at once (interleave), and sharded between workers by file. The shards
 hold each image's encoded bytes as deal.py wrote them (no re-encoding) and its target, are
 written once into RUN/records/, reused by a resumed run while the training images and targets
-are the same (records.json holds their fingerprint), and removed when training is done. Everything goes through tf.io.gfile, so the folder may
-be on a shared or cloud file system (gs://, s3:// with TensorFlow I/O, HDFS).
+are the same (records.json holds their fingerprint), and removed when training is done.
+Everything goes through tf.io.gfile, so the folder may be on a shared or cloud file system
+(gs://, s3:// with TensorFlow I/O, HDFS).
 """
+import dataclasses
 import hashlib
 import json
 
@@ -85,31 +87,32 @@ def write_records(folder, paths, targets, n_shards=16, progress=None):
     return [f"{folder}/{name}" for name in names]
 
 
-def record_dataset(files, n_tags, n_examples, image_size, batch_size, training=True, flip=True,
-                   shift=0.0, seed=0, shard=(1, 0), repeat=False, cycle_length=8):
-    """A pipeline like dataset.make_dataset's over TFRecord shards: each worker takes its share
-    of the files, reads `cycle_length` of them at once, decodes, shuffles, augments, batches."""
+def record_dataset(files, n_tags, n_examples, spec, cycle_length=8):
+    """A pipeline like dataset.make_dataset's over TFRecord shards (`spec`: an InputSpec, whose
+    shard splits the files): each worker takes its share of the files, reads `cycle_length`
+    of them at once, decodes, shuffles, augments, batches."""
     import tensorflow as tf
 
-    from .dataset import batches, decode
+    from .dataset import batches
+    from .decode import decode
 
-    if shard[0] > len(files):
-        raise ValueError(f"{len(files)} record shards cannot be split between {shard[0]} "
+    count = spec.shard[0]
+    if count > len(files):
+        raise ValueError(f"{len(files)} record shards cannot be split between {count} "
                          f"workers; write at least as many shards as workers")
-    spec = {"image": tf.io.FixedLenFeature([], tf.string),
-            "target": tf.io.FixedLenFeature([n_tags], tf.float32)}
+    features = {"image": tf.io.FixedLenFeature([], tf.string),
+                "target": tf.io.FixedLenFeature([n_tags], tf.float32)}
 
     def parse(record):
-        example = tf.io.parse_single_example(record, spec)
-        return decode(example["image"], image_size), example["target"]
+        example = tf.io.parse_single_example(record, features)
+        return decode(example["image"], spec.image_size, spec.fit), example["target"]
 
     ds = tf.data.Dataset.from_tensor_slices(list(files))
-    if shard[0] > 1:
-        ds = ds.shard(*shard)
-    if training:
-        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    if count > 1:
+        ds = ds.shard(*spec.shard)
+    if spec.training:
+        ds = ds.shuffle(len(files), seed=spec.seed, reshuffle_each_iteration=True)
     ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(cycle_length, len(files)),
-                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
-    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
-    return batches(ds, max(1, n_examples // shard[0]), image_size, batch_size, training, flip,
-                   shift, seed, cache=False, repeat=repeat)
+                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=not spec.training)
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not spec.training)
+    return batches(ds, max(1, n_examples // count), dataclasses.replace(spec, cache=False))

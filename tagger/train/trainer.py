@@ -1,51 +1,28 @@
 """train.py's work: the input, the model, the epochs (resumable, on one worker or many), outputs."""
-import dataclasses
 import os
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
 
-from . import metrics
-from .dataset import fits_in_memory, make_dataset, sample_table
-from .distributed import barrier, choose_strategy, write_dir
 from ..core.files import atomic_csv_writer, atomic_path
+from ..core.folders import RunFolder
+from ..core.progress import bar
+from . import metrics
+from .dataset import InputSpec, fits_in_memory, make_dataset, sample_table
+from .distributed import barrier, choose_strategy, write_dir
 from .loop import Checkpoints, Loop
 from .model import build_model
-from ..core.progress import bar
-from .records import existing_records, record_dataset, write_records
 from .recipe import (RunLog, best_so_far, is_better, learning_rate_schedule, read_history,
-                       rewrite_history)
+                     rewrite_history)
+from .records import existing_records, record_dataset, write_records
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Everything fit() needs to know, unpacked from the command line (train.py's flags hold
-    the defaults)."""
-    run: Path
-    model: str
-    loss: str
-    image_size: int
-    epochs: int
-    patience: int
-    monitor: str
-    batch_size: int
-    lr: float
-    schedule: str
-    warmup_epochs: float
-    label_smoothing: float
-    flip: bool
-    shift: float
-    mixed_precision: str
-    cache_mb: int
-    tfrecords: bool
-    seed: int
-
-    @classmethod
-    def from_args(cls, args):
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in vars(args).items() if k in names})
+def input_spec(cfg, batch_size, **changes):
+    """The InputSpec of the run's images in batches of `batch_size`: an evaluation pipeline
+    (in order, not augmented) unless `changes` say otherwise."""
+    return InputSpec(cfg.image_size, batch_size, cfg.fit, flip=cfg.flip, shift=cfg.shift,
+                     seed=cfg.seed, **changes)
 
 
 def datasets(cfg, parts, strategy, cluster):
@@ -61,24 +38,22 @@ def datasets(cfg, parts, strategy, cluster):
         else None
 
     def train_input(context):
-        shard = (context.num_input_pipelines, context.input_pipeline_id)
-        batch = context.get_per_replica_batch_size(global_batch)
+        spec = input_spec(cfg, context.get_per_replica_batch_size(global_batch), training=True,
+                          cache=cache, repeat=True,
+                          shard=(context.num_input_pipelines, context.input_pipeline_id))
         if records:
-            return record_dataset(records, targets.shape[1], len(paths), cfg.image_size, batch,
-                                  flip=cfg.flip, shift=cfg.shift, seed=cfg.seed, shard=shard,
-                                  repeat=True)
-        return make_dataset(paths, targets, cfg.image_size, batch, training=True, flip=cfg.flip,
-                            shift=cfg.shift, seed=cfg.seed, cache=cache, shard=shard, repeat=True)
+            return record_dataset(records, targets.shape[1], len(paths), spec)
+        return make_dataset(paths, targets, spec)
 
     train = iter(strategy.distribute_datasets_from_function(train_input))
-    val = make_dataset(*sample_table(parts["val"], cfg.loss), cfg.image_size, cfg.batch_size,
-                       training=False, cache=cache, shard=(cluster.num_workers, cluster.index))
+    val = make_dataset(*sample_table(parts["val"], cfg.loss), input_spec(
+        cfg, cfg.batch_size, cache=cache, shard=(cluster.num_workers, cluster.index)))
     return train, max(1, -(-len(paths) // global_batch)), val
 
 
 def packed(cfg, paths, targets, strategy, cluster):
     """The training images as TFRecord shards in RUN/records, written once by the chief."""
-    folder = str(cfg.run / "records")
+    folder = str(RunFolder(cfg.run).records)
     print(f"the images do not fit --cache-mb {cfg.cache_mb}: training reads them from TFRecord "
           f"shards in {folder} (--tfrecords)", flush=True)
     records = existing_records(folder, paths, targets) if cluster.is_chief else None
@@ -113,6 +88,7 @@ def build(cfg, n_tags, strategy, total_steps, warmup_steps):
 
 def fit(cfg, tags, parts, cluster):
     """Train (every worker of a cluster runs this); return (seconds spent here, strategy)."""
+    run = RunFolder(cfg.run)
     keras.utils.set_random_seed(cfg.seed)
     strategy, n_gpus = choose_strategy(cluster, cfg.mixed_precision)
     barrier(strategy, cluster)  # every worker is here: the chief's --overwrite is done
@@ -121,15 +97,9 @@ def fit(cfg, tags, parts, cluster):
                              round(steps * cfg.warmup_epochs))
     loop = Loop(strategy, cluster, model, optimizer, cfg.loss, len(tags),
                 cfg.batch_size * strategy.num_replicas_in_sync, cfg.label_smoothing)
-    checkpoints = Checkpoints(cfg.run / "checkpoints", model, optimizer)
+    checkpoints = Checkpoints(run.checkpoints, model, optimizer)
     start, best, wait = checkpoints.restore()
-    log = None
-    if cluster.is_chief:  # drop epochs that will run again
-        rewrite_history(cfg.run / "history.csv",
-                        read_history(cfg.run / "history.csv", before_epoch=start))
-        val = parts["val"]
-        log = RunLog(cfg.run, model, tags, *first_images(make_dataset(
-            val.paths, val.labels, cfg.image_size, 8, training=False, cache=False)))
+    log = run_log(cfg, model, tags, parts["val"], start) if cluster.is_chief else None
     where = f"{n_gpus} GPU(s)" if n_gpus else "the CPU"
     if cluster.is_multi_worker:
         where = f"{cluster.num_workers} workers ({strategy.num_replicas_in_sync} replicas)"
@@ -137,11 +107,19 @@ def fit(cfg, tags, parts, cluster):
           f"{len(parts['train'].ids):,} images, validating on {len(parts['val'].ids):,}, "
           f"on {where}" + (f"; resuming after epoch {start}" if start else ""), flush=True)
     t0 = time.time()
-    with write_dir(cfg.run / "checkpoints", cluster) as ckpt_dir, \
-            write_dir(cfg.run / "best.keras", cluster) as best_path:
+    with write_dir(run.checkpoints, cluster) as ckpt_dir, \
+            write_dir(run.best, cluster) as best_path:
         epochs(cfg, loop, train_batches, steps, val_ds, log, checkpoints, start,
                (best, wait), (ckpt_dir, best_path))
     return time.time() - t0, strategy
+
+
+def run_log(cfg, model, tags, val, start):
+    """The chief's RunLog, after dropping the history of epochs that will run again."""
+    run = RunFolder(cfg.run)
+    rewrite_history(run.history, read_history(run.history, before_epoch=start))
+    return RunLog(run, model, tags, *first_images(make_dataset(
+        val.paths, val.labels, input_spec(cfg, 8, cache=False))))
 
 
 def epochs(cfg, loop, train_batches, steps, val_ds, log, checkpoints, start, best_wait, paths):
@@ -175,33 +153,34 @@ def epochs(cfg, loop, train_batches, steps, val_ds, log, checkpoints, start, bes
 
 def finish(cfg, tags, parts):
     """Load the best epoch, tune per-tag thresholds on validation, write model.keras."""
-    model = keras.models.load_model(cfg.run / "best.keras")
+    run = RunFolder(cfg.run)
+    model = keras.models.load_model(run.best)
     val = parts["val"]
-    scores = model.predict(make_dataset(val.paths, val.labels, cfg.image_size, 500,
-                                        training=False, cache=False), verbose=0)
+    scores = model.predict(make_dataset(val.paths, val.labels, input_spec(cfg, 500, cache=False)),
+                           verbose=0)
     thresholds = metrics.best_f1_thresholds(val.labels, scores)
-    with atomic_csv_writer(cfg.run / "thresholds.csv", ("tag", "threshold")) as writer:
+    with atomic_csv_writer(run.thresholds, ("tag", "threshold")) as writer:
         writer.writerows((t, f"{th:.6f}") for t, th in zip(tags, thresholds))
-    with atomic_path(cfg.run / "model.keras", suffix=".keras") as tmp:
+    with atomic_path(run.model, suffix=".keras") as tmp:
         model.save(tmp)
     return metrics.summary(val.labels, scores, thresholds)
 
 
-def fit_and_finish(args, tags, parts, cluster):
+def fit_and_finish(cfg, tags, parts, cluster):
     """train.py's work once the data is known to be sound; only the chief writes the results."""
-    cfg = TrainConfig.from_args(args)
     seconds, strategy = fit(cfg, tags, parts, cluster)
     report = finish(cfg, tags, parts) if cluster.is_chief else None
     barrier(strategy, cluster)  # the others stay until the chief is done, so it sees no crash
     if not cluster.is_chief:
         return None
-    _clear_working_files(cfg.run)
-    history = read_history(cfg.run / "history.csv")
+    run = RunFolder(cfg.run)
+    _clear_working_files(run)
+    history = read_history(run.history)
     best_value, _ = best_so_far(history, cfg.monitor)
     total = sum(r.get("seconds", 0) for r in history) / 60
     print(f"trained {len(history)} epochs in {total:.1f} min ({seconds / 60:.1f} this session); best "
           f"{cfg.monitor} {best_value:.4f}; validation mAP {report['map']:.3f}, micro F1 "
-          f"{report['tuned_micro_f1']:.3f} at tuned thresholds; wrote {cfg.run / 'model.keras'}")
+          f"{report['tuned_micro_f1']:.3f} at tuned thresholds; wrote {run.model}")
     return report
 
 
@@ -210,7 +189,7 @@ def _clear_working_files(run):
     the TFRecord shards (a copy of the training images)."""
     import shutil
 
-    shutil.rmtree(run / "records", ignore_errors=True)
-    if (run / "best.keras").exists():
-        os.remove(run / "best.keras")
-    shutil.rmtree(run / "checkpoints", ignore_errors=True)  # last: until then, not "trained"
+    shutil.rmtree(run.records, ignore_errors=True)
+    if run.best.exists():
+        os.remove(run.best)
+    shutil.rmtree(run.checkpoints, ignore_errors=True)  # last: until then, not "trained"
