@@ -21,6 +21,7 @@ Examples:
       --val-fraction 0.2 --test-fraction 0          # the original student project
 """
 import contextlib
+import json
 import sys
 import time
 
@@ -80,7 +81,7 @@ def check_run(args):
         return False
     if run.args.exists():
         before = run.settings
-        now = cli.json.loads(cli.json.dumps(cli.args_dict(args)))  # tuples read back as lists
+        now = json.loads(json.dumps(cli.args_dict(args)))  # tuples read back as lists
         changed = sorted(k for k in now if k not in SETTINGS_THAT_MAY_CHANGE
                          and before.get(k, now[k]) != now[k])  # flags newer than the run pass
         if changed:

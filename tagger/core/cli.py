@@ -1,15 +1,12 @@
 """Command-line pieces shared by the scripts, so flag names and defaults cannot drift."""
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 from .entry import describe_os_error
-from .files import atomic_path
-from .folders import DataFolder
+from .folders import DEFAULT_IMAGE_SIZE, DataFolder, write_json
 
-DEFAULT_IMAGE_SIZE = 100  # pixels, the original project's input size
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):
@@ -129,8 +126,7 @@ def args_dict(args):
 
 def save_args(path, args):
     """Record how a folder was made (args.json)."""
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(args_dict(args), indent=2, sort_keys=True) + "\n")
+    write_json(path, args_dict(args))
 
 
 def add_run(parser, default="runs/tagger"):
@@ -170,39 +166,3 @@ def add_decoding(parser, workers_what, batch_size):
     parser.add_argument("--batch-size", type=positive_int, default=batch_size,
                         help="pictures per network call")
     parser.add_argument("--quiet", action="store_true", help="no line per picture")
-
-
-def recorded_image_size(data_dir):
-    """The image size deal.py recorded in DATA_DIR/deal_args.json, else the default."""
-    return _deal_setting(data_dir, "image_size", DEFAULT_IMAGE_SIZE)
-
-
-def recorded_fit(data_dir):
-    """The --fit deal.py recorded in DATA_DIR/deal_args.json, else pad."""
-    return _deal_setting(data_dir, "fit", "pad")
-
-
-def _deal_setting(data_dir, key, default):
-    path = Path(data_dir) / "deal_args.json"
-    return json.loads(path.read_text()).get(key, default) if path.exists() else default
-
-
-def images_dir(data_dir):
-    """Where download.py put DATA_DIR's thumbnails: its recorded --out, else DATA_DIR/images."""
-    path = Path(data_dir) / "download_args.json"
-    out = json.loads(path.read_text()).get("out") if path.exists() else None
-    return Path(data_dir) / "images" if not out else Path(data_dir) / out  # out may be absolute
-
-
-def record_images_dir(data_dir, args):
-    """Write download_args.json, keeping --out relative to DATA_DIR when it lies inside it,
-    so the later stages find the thumbnails from any working folder."""
-    out = Path(args.out).resolve()
-    try:
-        out = out.relative_to(Path(data_dir).resolve())
-    except ValueError:
-        pass
-    values = args_dict(args)
-    values["out"] = str(out)
-    with atomic_path(Path(data_dir) / "download_args.json") as tmp:
-        Path(tmp).write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")

@@ -108,7 +108,7 @@ class InputSpec:
     repeat: bool = False
 
 
-def make_dataset(paths, targets, spec, batch_size=None, **old_call):
+def make_dataset(paths, targets, spec):
     """A tf.data pipeline: decode, (cache), shuffle and augment when training, batch, prefetch.
 
     Images come out as float32 0..255, the model's input, the pixels tagging prepares from the
@@ -116,8 +116,6 @@ def make_dataset(paths, targets, spec, batch_size=None, **old_call):
     """
     import tensorflow as tf
 
-    if not isinstance(spec, InputSpec):  # test.py's call (image_size, batch_size, ...) until
-        spec = InputSpec(spec, batch_size, **old_call)  # its rewrite stops calling this
     ds = tf.data.Dataset.from_tensor_slices((list(paths), targets))
     if spec.shard[0] > 1:
         ds = ds.shard(*spec.shard)
