@@ -43,3 +43,22 @@ def test_imports_go_one_way(path):
     own = path.relative_to(PACKAGE).parts[0]
     upward = imported_subpackages(path) - MAY_IMPORT[own]
     assert not upward, f"{path.relative_to(PACKAGE)} imports the higher layer(s) {upward}"
+
+
+SCRIPTS = sorted(PACKAGE.parent.glob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES + SCRIPTS, ids=lambda p: str(p.relative_to(PACKAGE.parent)))
+def test_modules_and_functions_stay_small(path):
+    """The house style: modules under about 400 lines, functions under about 60."""
+    source = path.read_text()
+    assert source.count("\n") <= 400, f"{path.name} has {source.count(chr(10))} lines"
+    long = [(node.name, node.end_lineno - node.lineno + 1) for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > 60]
+    assert not long, f"functions over 60 lines in {path.name}: {long}"
+
+
+@pytest.mark.parametrize("name", ["tag.py", "draw.py", "test.py"])
+def test_the_tagging_scripts_are_thin(name):
+    assert (PACKAGE.parent / name).read_text().count("\n") <= 120

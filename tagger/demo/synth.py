@@ -18,6 +18,7 @@ from tqdm import tqdm
 from tagger.core.cli import non_negative_int, positive_int
 from tagger.core.files import atomic_csv_writer, atomic_path
 from tagger.core.folders import DataFolder
+from tagger.demo.pen import Pen, darker, lighter, oval_points, pick, shade
 
 DEMO_TAGS = (
     "1girl", "multiple_girls", "black_hair", "blonde_hair", "brown_hair", "blue_hair",
@@ -36,7 +37,6 @@ HAIR_RGB = MappingProxyType({"black_hair": (40, 38, 50), "blonde_hair": (248, 21
                              "brown_hair": (120, 62, 40), "blue_hair": (70, 90, 220)})
 EYE_RGB = MappingProxyType({"blue_eyes": (20, 180, 235), "red_eyes": (225, 25, 40),
                             "green_eyes": (40, 180, 70), "brown_eyes": (210, 140, 20)})
-SHADE_JITTER = 10  # +- per channel: random shade variation of a hair or eye colour
 SKIN, SKIN_LINE, SKIN_SHADOW = (255, 228, 212), (222, 160, 140), (246, 206, 194)
 LASH = (100, 24, 70)  # dark plum lashes and pupils: far from every hair and eye family
 MOUTH, TONGUE, BLUSH, BLUSH_LINE = (175, 35, 85), (245, 135, 155), (250, 165, 180), (236, 110, 140)
@@ -72,61 +72,11 @@ PONYTAIL = ((.3, -1.1), (1.2, -1.35), (1.9, -1), (2.2, -.1), (2.05, 1), (1.75, 2
             (1.45, .1), (1.1, -.6))
 
 
-def _pick(rng, table):
-    """A name drawn from a table of (name, probability) pairs."""
-    names, p = zip(*table)
-    return names[rng.choice(len(names), p=np.array(p) / sum(p))]
-
-
-def _shade(rng, rgb):
-    """`rgb` with a small random per-channel variation."""
-    jitter = rng.integers(-SHADE_JITTER, SHADE_JITTER + 1, 3)
-    return tuple(int(v) for v in np.clip(np.array(rgb) + jitter, 0, 255))
-
-
-def _darker(rgb, f=0.7):
-    """`rgb` scaled towards black."""
-    return tuple(int(v * f) for v in rgb)
-
-
-def _lighter(rgb):
-    """`rgb` mixed 40% towards white."""
-    return tuple(int(v + (255 - v) * .4) for v in rgb)
-
-
-def _oval(x, y, rx, ry, n=20, a0=0.0, a1=2 * math.pi):
-    """Points on an ellipse arc from angle a0 to a1 (y down, so pi..2pi is the upper half)."""
-    return [(x + rx * math.cos(t), y + ry * math.sin(t)) for t in np.linspace(a0, a1, n)]
-
-
-class _Pen:
-    """Draws shapes given in a character's unit coordinates (head radius 1, y down)."""
-
-    def __init__(self, draw, cx, cy, scale, angle):
-        self.draw, self.scale = draw, scale
-        self.m = (cx, cy, scale * math.cos(angle), scale * math.sin(angle))
-        self.lw = max(1, round(scale * 0.05))
-
-    def pts(self, points, sx=1):  # sx=-1 mirrors the points to the character's other side
-        cx, cy, c, s = self.m
-        return [(cx + c * sx * x - s * y, cy + s * sx * x + c * y) for x, y in points]
-
-    def poly(self, points, fill, outline=None, sx=1):
-        self.draw.polygon(self.pts(points, sx), fill=fill, outline=outline, width=self.lw)
-
-    def oval(self, x, y, rx, ry, fill, outline=None):
-        # a polygon, not draw.ellipse, so that it rotates with the character
-        self.poly(_oval(x, y, rx, ry), fill, outline)
-
-    def line(self, points, fill, width, sx=1):
-        self.draw.line(self.pts(points, sx), fill, max(1, round(width * self.scale)), joint="curve")
-
-
 def sample_character(rng):
     """Random choices for one character: what it shows and the colours and pose to draw it with."""
-    hair, style = _pick(rng, HAIR_P), _pick(rng, STYLE_P)
+    hair, style = pick(rng, HAIR_P), pick(rng, STYLE_P)
     smile, hat = rng.random() < P_SMILE, rng.random() < P_HAT
-    eyes = _pick(rng, EYE_P.get(hair, EYE_P["other"]))
+    eyes = pick(rng, EYE_P.get(hair, EYE_P["other"]))
     clothes, collar = (CLOTHES[i] for i in rng.integers(len(CLOTHES), size=2))
     bows = [c for c in ACCESSORIES if min(math.dist(c, clothes), math.dist(c, collar)) > 80]  # stands out
     k = 2 * int(rng.integers(4, 7)) + 1  # bangs: alternating gaps and spike tips, right to left
@@ -139,7 +89,7 @@ def sample_character(rng):
         "animal_ears": rng.random() < P_EARS[hat],
         "ribbon": rng.random() < P_RIBBON[style == "twintails"],
         "bow": rng.random() < P_BOW,
-        "hair_rgb": _shade(rng, HAIR_RGB[hair]), "eye_rgb": _shade(rng, EYE_RGB[eyes]),
+        "hair_rgb": shade(rng, HAIR_RGB[hair]), "eye_rgb": shade(rng, EYE_RGB[eyes]),
         "clothes": clothes, "collar": collar, "ribbon_rgb": ACCESSORIES[rng.integers(len(ACCESSORIES))],
         "bow_rgb": bows[rng.integers(len(bows))],
         "hat_rgb": HATS[rng.integers(len(HATS))], "hat_pointed": rng.random() < .4,
@@ -161,7 +111,7 @@ def character_tags(ch):
 
 def _bow_shape(pen, x, y, size, rgb, tails):
     """A ribbon bow: two loops, a knot and optionally two hanging tails."""
-    dark = _darker(rgb)
+    dark = darker(rgb)
     for sx in (-1, 1):
         parts = ([(0, 0), (.3, .55), (.12, .6)],) if tails else ()
         for part in parts + ([(0, 0), (.5, -.34), (.62, 0), (.5, .34)],):
@@ -171,8 +121,8 @@ def _bow_shape(pen, x, y, size, rgb, tails):
 
 def _draw_back_hair(pen, ch):
     """Hair behind the head and body: long or short back hair, twintails or a ponytail."""
-    rgb, dark = ch["hair_rgb"], _darker(ch["hair_rgb"])
-    top = _oval(0, -.05, 1.15, 1.12, 16, math.pi, 2 * math.pi)
+    rgb, dark = ch["hair_rgb"], darker(ch["hair_rgb"])
+    top = oval_points(0, -.05, 1.15, 1.12, 16, math.pi, 2 * math.pi)
     if ch["style"] == "long_hair":
         n = ch["length"]
         body = [(1.3, .4), (1.55, n - .3), (1.2, n), (.6, n - .2), (0, n), (-.6, n - .2), (-1.2, n),
@@ -198,10 +148,10 @@ def _draw_body(pen, ch):
     pen.oval(0, .95, .3, .16, SKIN_SHADOW)
     clothes = ch["clothes"]
     pen.poly([(-.32, 1.5), (.32, 1.5), (1.15, 1.65), (1.55, 2.05), (1.9, 14), (-1.9, 14),
-              (-1.55, 2.05), (-1.15, 1.65)], clothes, _darker(clothes, .8))
+              (-1.55, 2.05), (-1.15, 1.65)], clothes, darker(clothes, .8))
     collar = ch["collar"] if ch["collar"] != clothes else WHITE
     pen.poly([(-.32, 1.5), (0, 2.05), (.32, 1.5), (.8, 1.62), (0, 2.5), (-.8, 1.62)], collar,
-             _darker(collar, .8))
+             darker(collar, .8))
     if ch["bow"]:
         _bow_shape(pen, 0, 2.12, 1.2, ch["bow_rgb"], tails=False)
 
@@ -212,22 +162,22 @@ def _draw_eyes(pen, ch):
     for sx in (-1, 1):
         x, y = sx * .42, .28
         if ch["closed_eyes"]:
-            pen.line(_oval(x, y - .06, .24, .16, 9, .2, math.pi - .2), LASH, .09)
+            pen.line(oval_points(x, y - .06, .24, .16, 9, .2, math.pi - .2), LASH, .09)
             continue
         gx = x + ch["gaze"] * .05
         pen.oval(x, y, .23, .28, WHITE, SKIN_LINE)
-        pen.oval(gx, y + .02, .17, .25, _darker(eye, .75))
+        pen.oval(gx, y + .02, .17, .25, darker(eye, .75))
         pen.oval(gx, y + .08, .145, .18, eye)
         pen.oval(gx, y + .05, .07, .11, LASH)
         pen.oval(gx - .06, y - .07, .055, .06, WHITE)
-        lash = _oval(x, y + .03, .27, .31, 9, math.pi * 1.05, math.pi * 1.95)
+        lash = oval_points(x, y + .03, .27, .31, 9, math.pi * 1.05, math.pi * 1.95)
         pen.line(lash + [(x + sx * .32, y - .16)], LASH, .09)
 
 
 def _draw_face(pen, ch):
     """Face, eyes, blush and mouth."""
     jaw = [(.98, .3), (.72, .8), (.3, 1.08), (0, 1.15), (-.3, 1.08), (-.72, .8), (-.98, .3)]
-    pen.poly(_oval(0, 0, 1, 1, 14, math.pi, 2 * math.pi) + jaw, SKIN, SKIN_LINE)
+    pen.poly(oval_points(0, 0, 1, 1, 14, math.pi, 2 * math.pi) + jaw, SKIN, SKIN_LINE)
     if ch["blush"]:
         for sx in (-1, 1):
             pen.oval(sx * .58, .63, .2, .09, BLUSH)
@@ -236,22 +186,22 @@ def _draw_face(pen, ch):
                 pen.line([(x + .03, .57), (x - .03, .69)], BLUSH_LINE, .03)
     _draw_eyes(pen, ch)
     if ch["open_mouth"] and ch["smile"]:
-        pen.poly(_oval(0, .73, .22, .22, 11, 0, math.pi), MOUTH, LASH)
+        pen.poly(oval_points(0, .73, .22, .22, 11, 0, math.pi), MOUTH, LASH)
         pen.oval(0, .87, .11, .05, TONGUE)
     elif ch["open_mouth"]:
         pen.oval(0, .82, .09, .12, MOUTH, LASH)
     elif ch["smile"]:
-        pen.line(_oval(0, .7, .2, .16, 7, .35, math.pi - .35), LASH, .07)
+        pen.line(oval_points(0, .7, .2, .16, 7, .35, math.pi - .35), LASH, .07)
     else:
         pen.line([(-.09, .8), (.09, .8)], LASH, .05)
 
 
 def _draw_front_hair(pen, ch):
     """Bangs over the forehead and side locks framing the face (over the shoulders if long)."""
-    rgb, dark = ch["hair_rgb"], _darker(ch["hair_rgb"])
-    top = _oval(0, -.08, 1.1, 1.08, 14, math.pi, 2 * math.pi)
+    rgb, dark = ch["hair_rgb"], darker(ch["hair_rgb"])
+    top = oval_points(0, -.08, 1.1, 1.08, 14, math.pi, 2 * math.pi)
     pen.poly(top + [(1.08, .25)] + ch["bangs"] + [(-1.08, .25)], rgb, dark)
-    pen.line(_oval(0, -.2, .72, .62, 7, math.pi * 1.2, math.pi * 1.8), _lighter(rgb), .1)
+    pen.line(oval_points(0, -.2, .72, .62, 7, math.pi * 1.2, math.pi * 1.8), lighter(rgb), .1)
     n = ch["length"] if ch["style"] == "long_hair" else .85
     lock = [(.7, -.55), (1.12, -.45), (1.2, n / 2), (1.1, n - .1), (.98, n + .12), (.95, n / 2), (.85, .3)]
     for sx in (-1, 1):
@@ -261,17 +211,17 @@ def _draw_front_hair(pen, ch):
 def _draw_headwear(pen, ch):
     """Hat, cat ears and hair ribbons, drawn last so they stay visible."""
     if ch["hat"]:
-        rgb, dark, h = ch["hat_rgb"], _darker(ch["hat_rgb"]), ch["hat_h"]
+        rgb, dark, h = ch["hat_rgb"], darker(ch["hat_rgb"]), ch["hat_h"]
         pen.oval(0, -.85, 1.6, .33, rgb, dark)
         if ch["hat_pointed"]:
             tip = (ch["side"] * .7, -1 - 1.8 * h)  # a witch hat's bent tip
             crown = [(-.8, -.9), (-.2, -.9 - 1.4 * h), tip, (.25, -.9 - 1.2 * h), (.8, -.9)]
         else:
-            crown = _oval(0, -.92, .82, h, 12, math.pi, 2 * math.pi)
+            crown = oval_points(0, -.92, .82, h, 12, math.pi, 2 * math.pi)
         pen.poly(crown, rgb, dark)
-        pen.poly([(-.8, -1.08), (.8, -1.08), (.82, -.9), (-.82, -.9)], _lighter(rgb), dark)
+        pen.poly([(-.8, -1.08), (.8, -1.08), (.82, -.9), (-.82, -.9)], lighter(rgb), dark)
     if ch["animal_ears"]:
-        rgb, dark = ch["hair_rgb"], _darker(ch["hair_rgb"])
+        rgb, dark = ch["hair_rgb"], darker(ch["hair_rgb"])
         for sx in (-1, 1):
             pen.poly([(.25, -1.12), (1, -2), (1.12, -.55)], rgb, dark, sx)
             pen.poly([(.48, -1.05), (.97, -1.72), (1.01, -.75)], EAR_INNER, sx=sx)
@@ -344,7 +294,7 @@ def draw_post(rng, size=128):
     pens = []
     for i, ch in enumerate(chars):
         cx, cy, s = _place(rng, w, ch, n, i)
-        pens.append((_Pen(draw, cx, cy, s, ch["tilt"]), _Pen(draw, cx, cy, s, ch["tilt"] * .3)))
+        pens.append((Pen(draw, cx, cy, s, ch["tilt"]), Pen(draw, cx, cy, s, ch["tilt"] * .3)))
         tags |= character_tags(ch)
     for ch, (head, _) in zip(chars, pens):  # all back hair first: no bunch covers a neighbour's face
         _draw_back_hair(head, ch)
