@@ -111,6 +111,12 @@ class DecodeStream:
             return True
         return False
 
+    def cancel(self):
+        """Give up the pictures not yet decoding (the caller decodes them again otherwise)."""
+        for future in self.pending:
+            future.cancel()
+        self.pending.clear()
+
     def __iter__(self):
         while self.pending:
             try:

@@ -160,6 +160,8 @@ class TaggingSession:
             self.choice.check(self.tagger, self.source, self.alternatives)
         spec = (self.tagger.image_size, self.tagger.fit)
         if self.paths and (self.stream is None or spec != self._spec):
+            if self.stream is not None:
+                self.stream.cancel()  # decoded at the size the run's record said: wasted
             self.stream, self._spec = self._decode(*spec), spec
         return self.tagger
 
