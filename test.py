@@ -1,7 +1,7 @@
 """Score a trained run on held-out images: the original top-k test and multi-label metrics.
 
-By default the run's validation images (its test split if it has one); with --csv, the rows
-of a Safebooru CSV whose thumbnails are in DATA_DIR/images and were not trained on.
+By default the run's held-out test images (its validation split if it has no test split);
+with --csv, the rows of a Safebooru CSV whose thumbnails are downloaded and were not trained on.
 Writes RUN/eval/: report.json, predictions.csv, pie.png, ap.png, pr.png.
 
 Examples:
@@ -33,7 +33,7 @@ def parse_args(argv=None):
     parser.add_argument("--data-dir", type=cli.folder, default=None,
                         help="data folder (default: the one the run was trained on)")
     parser.add_argument("--csv", type=cli.Path, default=None,
-                        help="score these rows instead of the run's validation split")
+                        help="score these rows instead of the run's held-out split")
     parser.add_argument("--split", choices=("auto", "val", "test"), default="auto",
                         help="which held-out split; auto = test if the run has one, else val")
     parser.add_argument("--limit", type=cli.non_negative_int, default=0, help="images to score; 0 = all")

@@ -96,8 +96,8 @@ def _data_texts(d):
             f"the same {os.cpu_count()} cores. Measured while writing the benchmark (one thread, "
             f"no latency): urllib3's request and response ~0.45 ms, most of it in the "
             f"socket calls; the atomic write (temporary file, rename) ~0.15 ms; the "
-            f"truncation check a few microseconds (it replaced a full decode, ~0.2 ms, and "
-            f"requests, ~0.35 ms, was replaced by urllib3 directly). With 64 threads or "
+            f"truncation check a few microseconds (it replaced a full decode, ~0.2 ms; "
+            f"requests' own overhead was ~0.35 ms then). With 64 threads or "
             f"more, switching the GIL between them adds ~0.2-0.4 ms. Next step: several "
             f"processes, each with its own threads, on machines with more cores than the "
             f"server needs; on this 2-core machine they would compete with the server."),

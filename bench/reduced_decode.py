@@ -28,7 +28,6 @@ from tagger.core.images import prepare  # noqa: E402
 from tagger.train.metrics import mean_average_precision  # noqa: E402
 from tagger.infer.keras_run import load_run  # noqa: E402
 
-PICTURES = Path("/work/shared/datasets/real-pictures/pictures")
 
 
 def parse_args(argv=None):
@@ -36,8 +35,8 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, required=True, help="a trained run with a test split")
     parser.add_argument("--data-dir", type=Path, required=True, help="the data folder it used")
-    parser.add_argument("--pictures", type=Path, default=PICTURES,
-                        help="real pictures for the decision changes (default: %(default)s)")
+    parser.add_argument("--pictures", type=Path, required=True,
+                        help="a folder of real pictures for the decision changes")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md",
                         help="results file whose section is written (default: %(default)s)")
     return parser.parse_args(argv)

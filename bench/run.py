@@ -6,7 +6,7 @@ and prints a table that it also writes, with the machine's description and peak 
 to bench/results.md.
 
 Examples:
-  python bench/run.py                               # the full benchmark, ~10 min on 2 cores
+  python bench/run.py                               # the full benchmark, 5-10 min on 2 cores
   python bench/run.py --quick                       # tiny inputs: checks that it all runs
   make bench
 """

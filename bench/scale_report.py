@@ -109,7 +109,7 @@ def write(path, results, args):
         "# Scale bench", "",
         f"`python bench/scale.py --sizes {','.join(map(str, args.sizes))} --csv-rows "
         f"{args.csv_rows} --steps {args.steps}` on {platform.processor() or platform.machine()}, "
-        f"{cores} cores. The machine was shared with four other engineers' tests and "
+        f"{cores} cores. The machine was shared with other tests and "
         f"trainings while this ran: times are noisy (load average 5 to 12 on 2 cores), "
         f"which matters most for the shorter stages and the rate comparisons.", "",
         "Each cell: wall time (per image handled, process start-up included), CPU time (user + "

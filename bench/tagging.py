@@ -28,7 +28,6 @@ from bench import machine  # noqa: E402  (after the path above)
 from bench.sections import replace_section  # noqa: E402
 
 OLD_COMMIT = "9c0eb22"  # draw.py before tag.py: one process, full decodes, predict per batch
-PICTURES = Path("/work/shared/datasets/real-pictures/pictures")
 DECODE = """import sys, time
 from pathlib import Path
 from PIL import Image
@@ -72,8 +71,8 @@ build_model("resnet", 100, len(tags)).save(run / "model.keras")
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pictures", type=Path, default=PICTURES,
-                        help="folder of real pictures (default: %(default)s)")
+    parser.add_argument("--pictures", type=Path, required=True,
+                        help="a folder of your own real pictures (any sizes and formats)")
     parser.add_argument("--count", type=int, default=2000,
                         help="copy the pictures until there are at least this many (default: %(default)s)")
     parser.add_argument("--run", type=Path, default=None,
