@@ -48,7 +48,8 @@ def test_append_keeps_the_users_bytes_and_adds_each_new_tag_once(trained, pics, 
     assert [p.read_bytes() for p in backups] == [
         b"\xef\xbb\xbfred background ,  my words\r\nsecond line\r\n\r\n"]
     tag_main(run, pics, "--append")  # nothing new: not rewritten, no second backup
-    assert (pics / "a.txt").read_bytes() == text and len(list((pics / BACKUPS).rglob("a.txt*"))) == 1
+    assert (pics / "a.txt").read_bytes() == text
+    assert len(list((pics / BACKUPS).rglob("a.txt*"))) == 1
 
 
 def test_overwrite_keeps_the_old_caption_as_a_backup(trained, pics):

@@ -147,7 +147,8 @@ class ScoresFile:
         if key in self.done:
             return
         if self.jsonl:
-            row = {"image": key, "scores": {t: round(float(s), 5) for t, s in zip(self.tags, scores)}}
+            row = {"image": key,
+                   "scores": {t: round(float(s), 5) for t, s in zip(self.tags, scores)}}
             self.file.write(json.dumps(row) + "\n")
         else:
             name = '"' + key.replace('"', '""') + '"'  # always quoted: csv leaves a lone \r bare
