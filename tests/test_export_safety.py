@@ -28,13 +28,16 @@ def test_an_out_that_is_not_an_earlier_export_is_refused_even_with_overwrite(exp
     (mine / "holiday.jpg").write_bytes(b"x")
     (mine / "export.json").write_text('{"name": "not an export"}')
     (tmp_path / "file").write_bytes(b"y")
+    replaced = run.parent / "replaced"
+    moved = listing(replaced) if replaced.exists() else []  # other tests' exports, replaced
     for out in (run, mine, tmp_path / "file", run.parent):
         before = listing(out) if out.is_dir() else out.read_bytes()
         assert refused(run, out, "--overwrite") == 2
         err = capsys.readouterr().err
         assert "not an earlier export" in err and "Traceback" not in err
         assert (listing(out) if out.is_dir() else out.read_bytes()) == before
-    assert not (run.parent / "replaced").exists() and not (tmp_path / "replaced").exists()
+    assert (listing(replaced) if replaced.exists() else []) == moved
+    assert not (tmp_path / "replaced").exists()
 
 
 def test_a_killed_exports_temporary_is_removed_by_the_next_export(exported, tmp_path):
