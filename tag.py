@@ -18,7 +18,7 @@ from tagger.core import cli
 from tagger.core.entry import stage
 from tagger.core.progress import bar
 from tagger.infer.captions import (CaptionStyle, caption_folders, caption_picture, caption_summary,
-                                   check_extension, frequency_table, plan_captions)
+                                   check_flags, frequency_table, plan_captions)
 from tagger.infer.pictures import required_pictures
 from tagger.infer.scores import ScoresFile, read_scores
 from tagger.infer.session import FAILURES, Choice, Decoding, TaggingSession
@@ -52,7 +52,7 @@ def parse_args(argv=None):
     cli.add_decoding(parser, "decoding processes; 0 = in this process", batch_size=64)
     args = parser.parse_args(argv)
     try:
-        check_extension(args.caption_extension)
+        check_flags(args.caption_extension, args.separator)
     except ValueError as exc:
         parser.error(str(exc))
     return args

@@ -64,3 +64,18 @@ def test_a_second_run_on_the_same_out_is_refused_with_the_pid(trained, pics, tmp
             draw_main(run, pics, "--out", tmp_path / "out")
     assert exc.value.code == 2 and f"pid {os.getpid()}" in capsys.readouterr().err
     assert os.listdir(tmp_path / "out") == []
+
+
+def test_a_folder_in_the_place_of_an_output_is_reported_and_the_run_goes_on(trained, pics,
+                                                                            tmp_path, capsys):
+    _, run = trained
+    out = tmp_path / "out"
+    (out / "a.txt").mkdir(parents=True)
+    (out / "b_tags.png").mkdir()
+    for flags in ((), ("--overwrite",)):
+        draw_main(run, pics, "--out", out, "--caption", *flags)
+        text = capsys.readouterr().out
+        assert f"{out / 'a.txt'}: a folder is in the way" in text
+        assert f"{out / 'b_tags.png'}: a folder is in the way" in text
+    assert (out / "a.txt").is_dir() and (out / "b_tags.png").is_dir()
+    assert (out / "a_tags.png").is_file() and (out / "b.txt").is_file()

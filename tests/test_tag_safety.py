@@ -109,12 +109,13 @@ def test_a_caption_path_that_is_a_folder_is_reported_and_the_run_goes_on(trained
     assert (pics / "a.txt").is_dir() and (pics / "b.txt").is_file()
 
 
-@pytest.mark.parametrize("ext", ["/x.txt", ".t/xt", ".jfif", ".avif", ".txt\0"])
-def test_bad_caption_extensions_are_one_line(trained, pics, capsys, ext):
+@pytest.mark.parametrize("flag,value", [("--caption-extension", v) for v in (
+    "/x.txt", ".t/xt", ".jfif", ".avif", ".txt\0", "..")] + [("--separator", "")])
+def test_bad_caption_flags_are_one_line(trained, pics, capsys, flag, value):
     _, run = trained
     with pytest.raises(SystemExit) as exc:
-        tag_main(run, pics, "--caption-extension", ext)
-    assert exc.value.code == 2 and "--caption-extension" in capsys.readouterr().err
+        tag_main(run, pics, flag, value)
+    assert exc.value.code == 2 and flag in capsys.readouterr().err
 
 
 def test_a_picture_above_max_pixels_is_refused_naming_the_flag(trained, pics, capsys):

@@ -53,8 +53,11 @@ class CaptionStyle:
         return self.separator.join(tags) + "\n"
 
 
-def check_extension(ext):
-    """Refuse (ValueError, one line) a --caption-extension that is not a plain suffix."""
+def check_flags(ext, separator):
+    """Refuse (ValueError, one line) a --caption-extension that is not a plain suffix, and an
+    empty --separator."""
+    if not separator:
+        raise ValueError("--separator '': give the text between tags, such as ', '")
     separators = {"/", "\0", os.sep, os.altsep} - {None}
     if (not ext.startswith(".") or len(ext) < 2 or ext.lower() in IMAGE_SUFFIXES
             or any(s in ext for s in separators) or ext in ("..",)):

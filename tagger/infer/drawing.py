@@ -42,14 +42,19 @@ def plan_drawing(paths, inputs, out, caption, as_json, overwrite):
     suffixes = ["_tags.png"] + [".txt"] * caption + [".json"] * as_json
     outputs = {p: [with_suffix(names[p], s) for s in suffixes] for p in paths}
     todo = [p for p in paths if overwrite or not all(os.path.lexists(o) for o in outputs[p])]
-    kept = [] if overwrite else [o for p in todo for o in outputs[p] if os.path.lexists(o)]
+    kept = [o for p in todo for o in outputs[p] if not writable(o, overwrite)]
     return DrawingPlan(outputs, todo, renamed, kept)
+
+
+def writable(path, overwrite):
+    """An output to write: not there, or there and replaced with --overwrite; never a folder."""
+    return not os.path.lexists(path) or overwrite and not os.path.isdir(path)
 
 
 def write_side_outputs(writer, plan, result, tags, overwrite):
     """A drawn picture's caption and scores, each unless it is there (without --overwrite)."""
     for path in plan.outputs[result.path][1:]:
-        if overwrite or not os.path.lexists(path):
+        if writable(path, overwrite):
             text = (", ".join(t for t, _ in result.chosen) + "\n" if path.suffix == ".txt"
                     else scores_json(tags, result.scores))
             writer.write_bytes(path, text.encode("utf-8"), replace=overwrite)
@@ -58,7 +63,8 @@ def write_side_outputs(writer, plan, result, tags, overwrite):
 def drawing_summary(out, drawn, failed, plan, others=()):
     """draw.py's closing lines."""
     lines = [f"{path}: skipped, not a readable picture ({error})" for path, error in failed]
-    lines += [f"{path}: exists, left as it is (--overwrite replaces it, keeping a backup in "
+    lines += [f"{path}: a folder is in the way, left as it is" if path.is_dir() else
+              f"{path}: exists, left as it is (--overwrite replaces it, keeping a backup in "
               f"{path.parent / BACKUPS})" for path in plan.kept[:LISTED]]
     lines += renamed_lines(plan.renamed, "drawn", lambda p: plan.outputs[p][0].name)
     lines += not_picture_lines(list(others))
@@ -84,7 +90,7 @@ def draw_job(picture_file, chosen, out_path, writer, overwrite=False, compress_l
     from ..core.render import draw_tags
 
     try:
-        if overwrite or not os.path.lexists(out_path):
+        if writable(out_path, overwrite):
             picture = Image.fromarray(np.load(picture_file))
             info = PngImagePlugin.PngInfo()
             info.add_text(DRAWN_MARK, "draw.py")
