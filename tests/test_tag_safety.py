@@ -86,6 +86,7 @@ def test_each_link_gets_its_caption_and_odd_names_round_trip_through_scores(trai
     for folder in ("10_one", "5_two"):
         (pics / folder).mkdir()
         os.symlink(pics / "a.png", pics / folder / "x.png")
+    os.symlink(pics, pics / "5_two" / "loop")  # a link back up the tree is not walked again
     odd = os.fsdecode(b"odd\xe9\r.png")
     shutil.copy(pics / "b.png", pics / odd)
     Image.open(pics / "b.png").convert("RGB").save(pics / "c.jfif", "JPEG")
@@ -141,3 +142,16 @@ def test_a_keras_run_without_tensorflow_says_what_to_do(trained, pics, tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "is a Keras run and this Python has no TensorFlow: export it" in result.stderr
     assert files(pics) == ["a.png", "b.png"]
+
+
+def test_a_killed_runs_temporaries_are_removed_even_when_nothing_is_left_to_caption(trained,
+                                                                                    pics):
+    from tagger.infer.writer import JOURNAL, OutputWriter
+
+    _, run = trained
+    tag_main(run, pics)
+    left = OutputWriter({pics.resolve(): pics / JOURNAL}).temporary(pics / "a.txt")
+    left.write_bytes(b"half a caption")  # as a kill -9 after the last rename leaves it
+    (pics / ".a.txt.1-2.part").write_bytes(b"the user's")
+    assert tag_main(run, pics)["tagged"] == 0
+    assert files(pics) == [".a.txt.1-2.part", "a.png", "a.txt", "b.png", "b.txt"]

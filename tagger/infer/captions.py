@@ -4,10 +4,10 @@ by a separator. --append adds to a caption without changing a byte of what it he
 """
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..core.progress import plural
 from .pictures import IMAGE_SUFFIXES, not_picture_lines, plan_names, renamed_lines, with_suffix
+from .writer import JOURNAL
 
 
 def split_tags(text, separator=", "):
@@ -161,8 +161,11 @@ def plan_captions(paths, extension, append, overwrite, scored):
 
 
 def caption_folders(plan):
-    """The folders tag.py writes captions into (each is locked while it runs)."""
-    return {plan.captions[p].parent for p in plan.to_caption}
+    """The folders tag.py writes captions into, and those a killed run left a journal in
+    (each is locked while it runs, and its killed run's temporaries removed)."""
+    folders = {c.parent for c in plan.captions.values()}
+    return {f for f in folders if (f / JOURNAL).exists()} | {
+        plan.captions[p].parent for p in plan.to_caption}
 
 
 def caption_picture(writer, path, tags, style, append, overwrite):

@@ -39,9 +39,15 @@ def is_drawn(path):
 
 
 def _walk(folder):
-    """Pictures under `folder`, sorted, leaving out hidden folders (backups, temporaries)."""
+    """Pictures under `folder`, sorted, leaving out hidden folders (backups, temporaries);
+    linked folders are followed, each real folder once on a path (no loop)."""
     found = []
     for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        ancestors = {os.path.realpath(p) for p in Path(root).parents}
+        if real in ancestors:
+            dirs[:] = []  # a link back up the tree
+            continue
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [Path(root) / f for f in sorted(files) if is_picture(Path(root) / f)]
     return sorted(found)
