@@ -61,12 +61,13 @@ def test_overwrite_keeps_the_old_caption_as_a_backup(trained, pics):
 
 
 @pytest.mark.parametrize("name,text", [("c.json", b'{"mine": 1}\n'), ("n.csv", b"id,x\n1,2\n3")])
+@pytest.mark.parametrize("flags", [(), ("--overwrite",), ("--append",)])
 def test_a_scores_file_of_the_users_is_refused_before_anything_is_written(trained, pics, capsys,
-                                                                          name, text):
+                                                                          name, text, flags):
     _, run = trained
     (pics.parent / name).write_bytes(text)
     with pytest.raises(SystemExit) as exc:
-        tag_main(run, pics, "--scores", pics.parent / name)
+        tag_main(run, pics, "--scores", pics.parent / name, *flags)
     assert exc.value.code == 2 and "not a scores file of tag.py" in capsys.readouterr().err
     assert (pics.parent / name).read_bytes() == text and files(pics) == ["a.png", "b.png"]
 
