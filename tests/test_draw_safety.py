@@ -63,7 +63,7 @@ def test_a_second_run_on_the_same_out_is_refused_with_the_pid(trained, pics, tmp
         with pytest.raises(SystemExit) as exc:
             draw_main(run, pics, "--out", tmp_path / "out")
     assert exc.value.code == 2 and f"pid {os.getpid()}" in capsys.readouterr().err
-    assert os.listdir(tmp_path / "out") == []
+    assert not (tmp_path / "out").exists()  # made for the lock, and empty again: removed
 
 
 def test_a_folder_in_the_place_of_an_output_is_reported_and_the_run_goes_on(trained, pics,

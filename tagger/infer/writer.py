@@ -150,20 +150,27 @@ def lock_beside(path):
 
 @contextlib.contextmanager
 def locked_writer(folders=(), files=(), what="the folder"):
-    """Hold the locks of `folders` (each made if missing) and single `files`, clear what a
-    killed run left in them, and yield their OutputWriter; Busy names the other run."""
+    """Hold the locks of `folders` (each made if missing, and removed again if it is still
+    empty at the end) and single `files`, clear what a killed run left in them, and yield
+    their OutputWriter; Busy names the other run."""
     folders = list(dict.fromkeys(Path(os.path.abspath(f)) for f in folders))
     files = list(dict.fromkeys(Path(os.path.abspath(f)) for f in files))
+    made = [f for f in folders if not os.path.lexists(f)]
     journals = {f: f / JOURNAL for f in folders}
     journals.update({f: journal_beside(f) for f in files})
-    with contextlib.ExitStack() as stack:
-        for folder in folders:
-            stack.enter_context(locks.hold(folder / LOCK, f"{what} {folder}"))
-        for path in files:
-            stack.enter_context(locks.hold(lock_beside(path), f"the file {path}"))
-        writer = OutputWriter(journals)
-        writer.recover()
-        try:
-            yield writer
-        finally:
-            writer.finish()
+    try:
+        with contextlib.ExitStack() as stack:
+            for folder in folders:
+                stack.enter_context(locks.hold(folder / LOCK, f"{what} {folder}"))
+            for path in files:
+                stack.enter_context(locks.hold(lock_beside(path), f"the file {path}"))
+            writer = OutputWriter(journals)
+            writer.recover()
+            try:
+                yield writer
+            finally:
+                writer.finish()
+    finally:
+        for folder in made:
+            with contextlib.suppress(OSError):  # not empty: it holds what this run wrote
+                os.rmdir(folder)
