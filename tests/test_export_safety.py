@@ -53,3 +53,14 @@ def test_a_killed_exports_temporary_is_removed_by_the_next_export(exported, tmp_
     result = export.main([str(run), "--format", "onnx", "--out", str(out)])
     assert result.out == out and (out / "model.onnx").is_file()
     assert sorted(os.listdir(tmp_path)) == [".onnx.1-2.part", "onnx"]
+
+
+def test_export_without_tensorflow_says_what_to_do(exported, tmp_path):
+    from test_onnx_run import without_tensorflow
+
+    run, _ = exported
+    result = without_tensorflow(tmp_path, "export.py", run, "--format", "onnx",
+                                "--out", tmp_path / "x")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "install it (pip install -r requirements.txt)" in result.stderr
+    assert not (tmp_path / "x").exists()
