@@ -70,3 +70,17 @@ def test_a_second_run_on_the_same_folder_is_refused_with_the_first_ones_pid(tmp_
         with pytest.raises(Busy, match="s.csv"):
             with locked_writer([], files=[tmp_path / "s.csv"]):
                 pass
+
+
+def test_many_folders_can_be_locked_at_once(tmp_path):
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))  # a small default limit
+    try:
+        folders = [tmp_path / f"{i}_repeat" for i in range(400)]
+        with locked_writer(folders) as writer:
+            writer.write_bytes(folders[-1] / "a.txt", b"x")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert (folders[-1] / "a.txt").read_bytes() == b"x" and not folders[0].exists()

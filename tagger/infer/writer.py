@@ -148,6 +148,21 @@ def lock_beside(path):
     return path.with_name(f".{path.name}{LOCK}")
 
 
+def room_for_locks(n):
+    """Raise this process's open-file limit, where it allows, so `n` locks stay open (a
+    kohya data set of many folders holds one per folder)."""
+    try:
+        import resource
+    except ImportError:  # Windows: no locks are taken there
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = n + 256  # the decoding workers' pipes and the files being written
+    if soft != resource.RLIM_INFINITY and soft < want:
+        limit = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+
+
 @contextlib.contextmanager
 def locked_writer(folders=(), files=(), what="the folder"):
     """Hold the locks of `folders` (each made if missing, and removed again if it is still
@@ -156,6 +171,7 @@ def locked_writer(folders=(), files=(), what="the folder"):
     folders = list(dict.fromkeys(Path(os.path.abspath(f)) for f in folders))
     files = list(dict.fromkeys(Path(os.path.abspath(f)) for f in files))
     made = [f for f in folders if not os.path.lexists(f)]
+    room_for_locks(len(folders) + len(files))
     journals = {f: f / JOURNAL for f in folders}
     journals.update({f: journal_beside(f) for f in files})
     try:
