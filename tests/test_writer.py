@@ -44,7 +44,7 @@ def test_the_next_run_removes_only_the_temporaries_its_journal_lists(tmp_path):
     (tmp_path / ".lock").write_bytes(b"another tool's lock")
     code = ("import os, sys; from pathlib import Path; from tagger.infer.writer import "
             "OutputWriter, JOURNAL; d = Path(sys.argv[1]); w = OutputWriter({d: d / JOURNAL}); "
-            "t = w.temporary(d / 'a.txt'); t.write_bytes(b'half'); os._exit(9)")  # as kill -9
+            "t = w.temporary(d / 'a\\nb\\udce9.txt'); t.write_bytes(b'half'); os._exit(9)")  # kill -9
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, check=False)
     left = [Path(n) for n in read_journal(tmp_path / JOURNAL)]
     assert len(left) == 1 and left[0].exists()
@@ -55,7 +55,7 @@ def test_the_next_run_removes_only_the_temporaries_its_journal_lists(tmp_path):
 
 def test_a_journal_naming_a_file_it_did_not_make_removes_nothing(tmp_path):
     (tmp_path / "keep.png").write_bytes(b"x")
-    (tmp_path / JOURNAL).write_text(f"{tmp_path / 'keep.png'}\n/etc/passwd\n")
+    (tmp_path / JOURNAL).write_text(f'"{tmp_path / "keep.png"}"\n"/etc/passwd"\n')
     with locked_writer([tmp_path]):
         pass
     assert (tmp_path / "keep.png").exists() and not (tmp_path / JOURNAL).exists()

@@ -2,13 +2,14 @@
 write appears whole under its final name, and nothing they did not make is lost.
 
 A run holds the lock of each folder it writes into. Every temporary it makes is first listed
-in that folder's journal (`.tagger-journal`, one name a line), written under a temporary name
+in that folder's journal (`.tagger-journal`, one JSON string a line), written under a temporary name
 in the destination folder and renamed; the next run, holding the same lock, removes what a
 killed run's journal lists and nothing else. An existing file is replaced only when the user
 allowed it (--overwrite, --append), and is first copied to
 `<its folder>/.tagger-backup/<YYYYmmdd-HHMMSS>/<name>`, which is never overwritten.
 """
 import contextlib
+import json
 import os
 import shutil
 import threading
@@ -48,8 +49,8 @@ class OutputWriter:
         dest = Path(os.path.abspath(dest))
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}-{threading.get_ident()}{MARK}{suffix}")
         journal = self.journal_for(dest)
-        with open(journal, "a", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(f"{tmp}\n")
+        with open(journal, "a", encoding="ascii") as f:
+            f.write(json.dumps(str(tmp)) + "\n")  # one line whatever the name holds
         return tmp
 
     @contextlib.contextmanager
@@ -115,12 +116,17 @@ def check_replaceable(dest, replace):
 
 
 def read_journal(journal):
-    """The names a journal lists (none if it is absent)."""
+    """The names a journal lists (none if it is absent; a line torn by a kill is skipped)."""
+    names = []
     try:
-        with open(journal, encoding="utf-8", errors="surrogateescape") as f:
-            return [line.rstrip("\n") for line in f if line.strip()]
+        with open(journal, encoding="ascii", errors="replace") as f:
+            for line in f:
+                with contextlib.suppress(ValueError):
+                    name = json.loads(line)
+                    names += [name] if isinstance(name, str) else []
     except FileNotFoundError:
-        return []
+        pass
+    return names
 
 
 def remove(path):
