@@ -64,10 +64,10 @@ def main(argv=None):
     try:
         paths, others = required_pictures(args.inputs)
         state = read_scores(args.scores) if args.scores else None
+        plan = plan_captions(paths, args.caption_extension, args.append, args.overwrite, state,
+                             args.scores)
     except (OSError, ValueError) as exc:
         cli.fail(exc)
-    scored = (state.done if state else set()) if args.scores and not args.overwrite else None
-    plan = plan_captions(paths, args.caption_extension, args.append, args.overwrite, scored)
     style = CaptionStyle.parse(args.separator, args.remove_underscore, args.undesired_tags,
                                args.always_first_tags, args.max_tags)
     with locked_writer(caption_folders(plan), [args.scores] * bool(args.scores)) as writer:

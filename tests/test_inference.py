@@ -118,3 +118,15 @@ def test_caption_style_and_append():
     assert split_tags("a , b,,c", ", ") == ["a", "b", "c"]
 
 
+
+
+def test_append_compares_tags_as_a_person_means_them_and_keeps_every_byte():
+    from tagger.infer.captions import appended
+
+    assert appended(b"long hair,  smile \n", ["long_hair", "smile", "1girl"], ", ") == \
+        b"long hair,  smile, 1girl \n"
+    assert appended(b"a\r\nb\r\n", ["b", "c", "c"], ", ") == b"a\r\nb, c\r\n"  # one per line
+    assert appended(b"\xef\xbb\xbfa", ["a"], ", ") is None  # nothing new: not rewritten
+    assert appended(b"", ["a"], ", ") == b"a\n"
+    with pytest.raises(UnicodeDecodeError):
+        appended("caf\xe9".encode("latin-1"), ["a"], ", ")

@@ -156,3 +156,11 @@ def test_a_killed_runs_temporaries_are_removed_even_when_nothing_is_left_to_capt
     (pics / ".a.txt.1-2.part").write_bytes(b"the user's")
     assert tag_main(run, pics)["tagged"] == 0
     assert files(pics) == [".a.txt.1-2.part", "a.png", "a.txt", "b.png", "b.txt"]
+
+
+def test_a_scores_file_that_is_a_pictures_caption_is_refused(trained, pics, capsys):
+    _, run = trained
+    with pytest.raises(SystemExit) as exc:
+        tag_main(run, pics, "--caption-extension", ".csv", "--scores", pics / "a.csv")
+    assert exc.value.code == 2 and "is the caption of" in capsys.readouterr().err
+    assert files(pics) == ["a.png", "b.png"]

@@ -83,7 +83,7 @@ def appended(existing, tags, separator):
     bytes stay exactly as written. UnicodeDecodeError for a caption that is not UTF-8."""
     bom = BOM if existing.startswith(BOM) else b""
     text = existing[len(bom):].decode("utf-8")
-    have = {tag_key(t) for t in split_tags(text, separator)}
+    have = {tag_key(t) for line in text.splitlines() for t in split_tags(line, separator)}
     new = []
     for tag in tags:
         if tag_key(tag) not in have:
@@ -149,10 +149,15 @@ class CaptionPlan:
     renamed: list
 
 
-def plan_captions(paths, extension, append, overwrite, scored):
-    """A CaptionPlan for `paths`; `scored`: the pictures a --scores file already holds."""
+def plan_captions(paths, extension, append, overwrite, state=None, scores=None):
+    """A CaptionPlan for `paths`, with a `scores` file of ScoresState `state` (None: new);
+    ValueError when a caption would be the `scores` file itself."""
+    scored = None if scores is None else set() if overwrite or state is None else state.done
     names, renamed = plan_names(paths, lambda p: p.parent)
     captions = {p: with_suffix(names[p], extension) for p in paths}
+    same = scores and [p for p in paths if os.path.abspath(captions[p]) == os.path.abspath(scores)]
+    if same:
+        raise ValueError(f"--scores {scores} is the caption of {same[0]}: pass another name")
     to_caption = {p for p in paths if append or overwrite or captions[p].is_dir()
                   or not os.path.lexists(captions[p])}
     todo = [p for p in paths if p in to_caption or (scored is not None and str(p) not in scored)]
