@@ -12,15 +12,15 @@ Examples:
   python draw.py pictures/ --run runs/tagger/export/wd14 --caption   # onnxruntime, no TensorFlow
 """
 import collections
-import tempfile
 
-from tagger.core import cli, locks
+from tagger.core import cli
 from tagger.core.entry import stage
 from tagger.core.progress import bar
-from tagger.infer.captions import write_text
-from tagger.infer.drawing import check_out, draw_job, drawing_summary, plan_drawing
+from tagger.infer.drawing import (check_out, draw_job, drawing_summary, plan_drawing,
+                                  write_side_outputs)
 from tagger.infer.pictures import required_pictures
-from tagger.infer.session import FAILURES, Choice, Decoding, TaggingSession, scores_json
+from tagger.infer.session import FAILURES, Choice, Decoding, TaggingSession
+from tagger.infer.writer import locked_writer, remove
 
 
 def parse_args(argv=None):
@@ -36,7 +36,9 @@ def parse_args(argv=None):
                         help="also write <stem>.json: every tag's score")
     parser.add_argument("--max-side", type=cli.positive_int, default=1600,
                         help="longest side of a drawn picture, px; larger pictures are shrunk")
-    cli.add_overwrite(parser, "draw again pictures whose outputs exist")
+    parser.add_argument("--max-pixels", type=cli.non_negative_int, default=None,
+                        help="refuse larger pictures (default: Pillow's limit); 0 = no limit")
+    cli.add_overwrite(parser, "draw again pictures whose outputs exist (old ones backed up)")
     cli.add_decoding(parser, "decoding and drawing processes; 0 = this one", batch_size=32)
     return parser.parse_args(argv)
 
@@ -46,51 +48,44 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         check_out(args.inputs, args.out)
-    except ValueError as exc:
-        cli.fail(exc)
-    with locks.output_folder(args.out):
-        return draw(args)
-
-
-def draw(args):
-    """Predict and draw every picture (main's work, with --out locked when it exists)."""
-    try:
-        paths = required_pictures(args.inputs, skip_inside=args.out)
+        paths, others = required_pictures(args.inputs, skip_inside=args.out)
     except (OSError, ValueError) as exc:
         cli.fail(exc)
-    outputs, todo, renamed = plan_drawing(paths, args.inputs, args.out, args.caption, args.json,
-                                          args.overwrite)
-    with tempfile.TemporaryDirectory(prefix="draw-") as tmp:
-        drawn, failed = draw_all(args, todo, outputs, tmp) if todo else (0, [])
-    for line in drawing_summary(args.out, drawn, len(paths) - len(todo), failed, renamed, outputs):
+    plan = plan_drawing(paths, args.inputs, args.out, args.caption, args.json, args.overwrite)
+    with locked_writer([args.out], what="the output folder") as writer:
+        tmp = writer.temporary(args.out / "decoded")
+        tmp.mkdir()
+        try:
+            drawn, failed = draw_all(args, plan, writer, str(tmp)) if plan.todo else (0, [])
+        finally:
+            remove(tmp)
+    for line in drawing_summary(args.out, drawn, failed, plan, others):
         print(line)
-    return {p: outputs[p][0] for p in todo if p not in dict(failed)}
+    return {p: plan.outputs[p][0] for p in plan.todo if p not in dict(failed)}
 
 
-def draw_all(args, todo, outputs, tmp):
+def draw_all(args, plan, writer, tmp):
     """Predict each picture, write its caption and scores, and draw it in the workers (the
-    decoded pictures wait in `tmp` until drawn)."""
+    decoded pictures wait in `tmp`, inside --out, until drawn)."""
     decoding = Decoding(args.workers, args.batch_size, not args.full_decode, draw_dir=tmp,
-                        max_side=args.max_side)
+                        max_side=args.max_side, max_pixels=args.max_pixels)
     choice = Choice(args.threshold, args.top_k)
     drawing, failed, drawn = collections.deque(), [], 0
     try:
         with TaggingSession(args.model or args.run, choice, decoding,
                             "--threshold or --top-k") as session, \
-                bar(len(todo), "draw", "pic") as progress:
-            session.start(todo)
+                bar(len(plan.todo), "draw", "pic") as progress:
+            session.start(plan.todo)
             tagger = session.load()
             for result in session.results():
                 if result.error:
                     failed.append((result.path, result.error))
                     progress.update(1)
                     continue
-                picture_out, *others = outputs[result.path]
-                for path in others:
-                    write_text(path, ", ".join(t for t, _ in result.chosen) + "\n"
-                               if path.suffix == ".txt" else scores_json(tagger.tags, result.scores))
+                picture_out = plan.outputs[result.path][0]
+                write_side_outputs(writer, plan, result, tagger.tags, args.overwrite)
                 drawing.append(session.pool.submit(draw_job, result.picture_file, result.chosen,
-                                                   picture_out))
+                                                   picture_out, writer, args.overwrite))
                 while len(drawing) > 2 * max(args.workers, 1):
                     drawing.popleft().result()
                     progress.update(1)

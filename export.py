@@ -27,7 +27,8 @@ def parse_args(argv=None):
     parser.add_argument("run", type=cli.Path, help="trained run folder (with model.keras)")
     parser.add_argument("--format", choices=FORMATS, required=True, help="what to write")
     parser.add_argument("--out", type=cli.Path, default=None,
-                        help="export folder (default: RUN/export/FORMAT)")
+                        help="export folder (default: RUN/export/FORMAT); one that exists must "
+                             "be empty or hold an earlier export")
     parser.add_argument("--thresholds", choices=("none", "tuned"), default="none",
                         help="wd14 only: 'tuned' folds the run's per-tag thresholds into the "
                              "last bias, so the tool's one threshold picks what draw.py "
@@ -46,9 +47,13 @@ def parse_args(argv=None):
 
 @stage
 def main(argv=None):
-    from tagger.export.build import export_run
-
     args = parse_args(argv)
+    try:  # TensorFlow: after --help and usage errors
+        from tagger.export.build import export_run
+    except ImportError as exc:
+        cli.fail(f"export.py converts with TensorFlow, which this Python lacks ({exc}): install "
+                 f"it (pip install -r requirements.txt)")
+
     try:
         result = export_run(args.run, args.format, args.out, args.thresholds,
                             args.tool_threshold, args.overwrite, args.resize)

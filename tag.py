@@ -2,9 +2,8 @@
 
 Writes <picture stem>.txt beside each picture (folders are walked recursively), in the
 conventions of kohya-ss sd-scripts' tag_images_by_wd14_tagger.py, which LoRA and
-fine-tune trainers read: the tags over the run's tuned per-tag thresholds, most likely
-first, joined by ", ". Pictures already captioned are skipped, so a killed run finishes
-the rest when given the same command again.
+fine-tune trainers read. Captioned pictures are skipped, so a killed run finishes the rest
+when given the same command again; docs/tagging.md says what it writes and never touches.
 
 Examples:
   python tag.py pictures/ --run runs/tagger
@@ -18,10 +17,12 @@ import collections
 from tagger.core import cli
 from tagger.core.entry import stage
 from tagger.core.progress import bar
-from tagger.infer.captions import (CaptionStyle, ScoresFile, caption_summary, frequency_table,
-                                   plan_captions, split_tags, write_caption)
-from tagger.infer.pictures import IMAGE_SUFFIXES, required_pictures
+from tagger.infer.captions import (CaptionStyle, caption_folders, caption_picture, caption_summary,
+                                   check_flags, frequency_table, plan_captions)
+from tagger.infer.pictures import required_pictures
+from tagger.infer.scores import ScoresFile, read_scores
 from tagger.infer.session import FAILURES, Choice, Decoding, TaggingSession
+from tagger.infer.writer import locked_writer
 
 
 def parse_args(argv=None):
@@ -39,18 +40,21 @@ def parse_args(argv=None):
     parser.add_argument("--max-tags", type=cli.non_negative_int, default=0,
                         help="at most this many tags per caption, the most likely; 0 = all")
     parser.add_argument("--append", action="store_true",
-                        help="add new tags to existing captions (no duplicates) instead of "
+                        help="add new tags to existing captions (backed up first) instead of "
                              "skipping captioned pictures")
-    cli.add_overwrite(parser, "caption again pictures that already have a caption")
+    cli.add_overwrite(parser, "caption captioned pictures again (the old caption backed up)")
     parser.add_argument("--scores", type=cli.Path, default=None,
                         help="also write every tag's score per picture to this .csv or .jsonl")
     parser.add_argument("--top-tags", type=cli.non_negative_int, default=15,
                         help="rows of the most-frequent-tags table at the end; 0 = none")
+    parser.add_argument("--max-pixels", type=cli.non_negative_int, default=None,
+                        help="refuse larger pictures (default: Pillow's limit); 0 = no limit")
     cli.add_decoding(parser, "decoding processes; 0 = in this process", batch_size=64)
     args = parser.parse_args(argv)
-    ext = args.caption_extension
-    if not ext.startswith(".") or ext.lower() in IMAGE_SUFFIXES or len(ext) < 2:
-        parser.error(f"--caption-extension {ext!r}: give a suffix such as .txt or .caption")
+    try:
+        check_flags(args.caption_extension, args.separator)
+    except ValueError as exc:
+        parser.error(str(exc))
     return args
 
 
@@ -58,54 +62,58 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        paths = required_pictures(args.inputs)
+        paths, others = required_pictures(args.inputs)
+        state = read_scores(args.scores) if args.scores else None
+        plan = plan_captions(paths, args.caption_extension, args.append, args.overwrite, state,
+                             args.scores)
     except (OSError, ValueError) as exc:
         cli.fail(exc)
-    scored = ScoresFile.images_in(args.scores) if args.scores and not args.overwrite else None
-    plan = plan_captions(paths, args.caption_extension, args.append, args.overwrite, scored)
-    style = CaptionStyle(args.separator, args.remove_underscore,
-                         frozenset(split_tags(args.undesired_tags, args.separator)),
-                         tuple(split_tags(args.always_first_tags, args.separator)), args.max_tags)
-    counts, tagged, failed = tag_all(args, plan, style) if plan.todo else (
-        collections.Counter(), 0, [])
-    for line in frequency_table(counts, tagged, args.top_tags):
-        print(line)
-    for line in caption_summary(plan, tagged, failed, args.caption_extension):
+    style = CaptionStyle.parse(args.separator, args.remove_underscore, args.undesired_tags,
+                               args.always_first_tags, args.max_tags)
+    with locked_writer(caption_folders(plan), [args.scores] * bool(args.scores)) as writer:
+        counts, tagged, failed, refused = (tag_all(args, plan, style, writer, state) if plan.todo
+                                           else (collections.Counter(), 0, [], []))
+    for line in (*frequency_table(counts, tagged, args.top_tags),
+                 *caption_summary(plan, tagged, failed, args.caption_extension, refused, others)):
         print(line)
     return {"tagged": tagged, "skipped": len(plan.skipped), "failed": len(failed),
-            "counts": counts, "renamed": plan.renamed}
+            "counts": counts, "renamed": plan.renamed, "refused": refused, "others": others}
 
 
-def tag_all(args, plan, style):
-    """Tag every picture of the plan, write its caption and scores; (counts, tagged, failed).
-    The bar opens before the model loads, so its rate and ETA count start-up."""
-    counts, tagged, failed = collections.Counter(), 0, []
-    decoding = Decoding(args.workers, args.batch_size, reduced=not args.full_decode)
+def tag_all(args, plan, style, writer, state):
+    """Tag, caption and score the plan's pictures; (counts, tagged, failed, refused)."""
+    counts, tagged, failed, refused = collections.Counter(), 0, [], []
+    decoding = Decoding(args.workers, args.batch_size, reduced=not args.full_decode,
+                        max_pixels=args.max_pixels)
     try:
         with TaggingSession(args.model or args.run, Choice(args.threshold), decoding) as session, \
                 bar(len(plan.todo), "tag", "pic") as progress:
             session.start(plan.todo)
             tagger = session.load()
-            with ScoresFile.opened(args.scores, tagger.tags, args.overwrite) as scores:
-                for result in session.results():
-                    progress.update(1)
-                    if result.error:
-                        failed.append((result.path, result.error))
+            scores = ScoresFile.opened(args.scores, tagger.tags, writer, state, args.overwrite,
+                                       flush_every=args.batch_size)
+            for result in session.results():
+                progress.update(1)
+                if result.error:
+                    failed.append((result.path, result.error))
+                    continue
+                if scores is not None:
+                    scores.add(result.path, result.scores)
+                if result.path in plan.to_caption:
+                    tags = style.tags(result.chosen)
+                    problem = caption_picture(writer, plan.captions[result.path], tags, style,
+                                              args.append, args.overwrite)
+                    if problem:
+                        refused.append(problem)
                         continue
-                    if scores is not None:
-                        scores.add(result.path, result.scores)
-                    if result.path in plan.to_caption:
-                        tags = style.tags(result.chosen)
-                        write_caption(plan.captions[result.path], tags, style, args.append)
-                        counts.update(set(tags))
-                        tagged += 1
-                        if not args.quiet:
-                            progress.write(f"{result.path}: {style.separator.join(tags)}")
-                    if scores is not None and progress.n % args.batch_size == 0:
-                        scores.flush()
+                    counts.update(set(tags))
+                    tagged += 1
+                    if not args.quiet:
+                        progress.write(f"{result.path}: {style.separator.join(tags)}")
+            scores and scores.close()
     except (*FAILURES, ValueError) as exc:  # ValueError: a --scores file of other tags
         cli.fail(exc)
-    return counts, tagged, failed
+    return counts, tagged, failed, refused
 
 
 if __name__ == "__main__":

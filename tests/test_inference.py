@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from tagger.infer.captions import CaptionStyle, ScoresFile, split_tags
+from tagger.infer.captions import CaptionStyle, split_tags
 from tagger.core.images import decode_rgb, prepare
 from tagger.infer.decoding import DecodeStream, InlineExecutor
 from tagger.infer.pictures import find_pictures, mirror, plan_names
@@ -114,15 +114,19 @@ def test_caption_style_and_append():
     style = CaptionStyle(", ", True, frozenset({"solo"}), ("1girl",), 3)
     chosen = [("long_hair", .9), ("solo", .8), ("1girl", .7), ("^_^", .6), ("smile", .5)]
     assert style.tags(chosen) == ["1girl", "long hair", "^_^"]
-    assert style.text(["a", "b"], existing="b, c\n") == "b, c, a\n"
+    assert style.text(["a", "b"]) == "a, b\n"
     assert split_tags("a , b,,c", ", ") == ["a", "b", "c"]
 
 
-def test_scores_file_refuses_another_runs_tags(tmp_path):
-    path = tmp_path / "s.csv"
-    writer = ScoresFile(path, ["a", "b"])
-    writer.add("x.png", [0.1, 0.2])
-    writer.close()
-    assert ScoresFile.images_in(path) == {"x.png"}
-    with pytest.raises(ValueError, match="other tags"):
-        ScoresFile(path, ["a", "c"])
+
+
+def test_append_compares_tags_as_a_person_means_them_and_keeps_every_byte():
+    from tagger.infer.captions import appended
+
+    assert appended(b"long hair,  smile \n", ["long_hair", "smile", "1girl"], ", ") == \
+        b"long hair,  smile, 1girl \n"
+    assert appended(b"a\r\nb\r\n", ["b", "c", "c"], ", ") == b"a\r\nb, c\r\n"  # one per line
+    assert appended(b"\xef\xbb\xbfa", ["a"], ", ") is None  # nothing new: not rewritten
+    assert appended(b"", ["a"], ", ") == b"a\n"
+    with pytest.raises(UnicodeDecodeError):
+        appended("caf\xe9".encode("latin-1"), ["a"], ", ")

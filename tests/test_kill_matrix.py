@@ -1,8 +1,9 @@
 """The kill matrix: each stage killed with SIGKILL (its worker processes too) at seeded points
 spread over its run, then run again with the same command, ends exactly where an
 uninterrupted run ends: the same files with the same bytes for download.py, deal.py,
-check.py and draw.py, no temporary file, lock or journal left; train.py resumes from its last
-finished epoch and leaves a run that loads. The reruns redo only what the kill cut short.
+check.py, tag.py (one score row per picture) and draw.py, no temporary file, lock,
+journal or backup left; export.py leaves the same export and nothing else; train.py
+resumes from its last finished epoch and leaves a run that loads. The reruns redo only what the kill cut short.
 
 A point is a moment of progress (the k-th thumbnail, resized image, decoded picture, epoch or
 drawn picture, k drawn from SEED) plus a seeded delay of a few milliseconds.
@@ -26,6 +27,9 @@ from PIL import Image
 
 from conftest import ROOT, Reply, Server, image_bytes, write_csv
 from tagger.core.files import TEMPORARY_NAME
+from tagger.infer.writer import BACKUPS as TAGGER_BACKUPS
+from tagger.infer.writer import JOURNAL as TAGGER_JOURNAL
+from tagger.infer.writer import MARK as TAGGER_TEMPORARY
 
 SEED = 12
 POSTS = 80
@@ -105,7 +109,8 @@ def leftovers(folder):
     """Temporary files, locks and journals: what only a run in progress may have."""
     return [p for p in Path(folder).rglob(".*") if TEMPORARY_NAME.match(p.name)
             or p.name in (".lock", ".check_plan.json", ".check_inspected.jsonl")
-            or p.name.endswith(".lock")]
+            or p.name.endswith(".lock") or TAGGER_TEMPORARY in p.name
+            or p.name.endswith(TAGGER_JOURNAL) or p.name == TAGGER_BACKUPS]
 
 
 def count(folder, pattern="*"):
@@ -282,3 +287,66 @@ def test_draw_killed_anywhere_ends_as_an_uninterrupted_run(trained, tmp_path):
         in_process(base, "draw", *args(out.name))
         assert snapshot(out) == expected and not leftovers(out)
     assert killed >= 1, "a kill should land mid-run"
+
+
+def pictures_in(base, folder, n=12):
+    """`n` of the trained run's pictures as PNGs in base/folder (made once)."""
+    pictures = base / folder
+    if not pictures.is_dir():
+        pictures.mkdir()
+        for i in range(1, n + 1):
+            Image.open(base / "data" / "resized" / f"{i + 59}.jpg").save(pictures / f"p{i:02}.png")
+    return pictures
+
+
+def score_rows(path):
+    with open(path, newline="") as f:
+        return sorted(tuple(row) for row in csv.reader(f))
+
+
+def test_tag_killed_anywhere_ends_as_an_uninterrupted_run(trained, tmp_path):
+    base = trained[0][0]
+    args = ("pics", "--run", str(base / "runs" / "r"), "--scores", "scores.csv",
+            "--workers", "1", "--batch-size", "2")
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    copy_tree(pictures_in(base, "pictures"), reference / "pics")
+    in_process(reference, "tag", *args)
+    expected, rows = snapshot(reference / "pics"), score_rows(reference / "scores.csv")
+    killed = 0
+    for n, (k, delay) in enumerate(points(2, 1, 11)):
+        case = tmp_path / f"k{n}"
+        case.mkdir()
+        copy_tree(pictures_in(base, "pictures"), case / "pics")
+        killed += kill_at(case, "tag.py", args, lambda: count(case / "pics", "*.txt"), k, delay)
+        killed_rows = len(score_rows(case / "scores.csv")) if (case / "scores.csv").exists() else 0
+        in_process(case, "tag", *args)
+        assert snapshot(case / "pics") == expected and score_rows(case / "scores.csv") == rows
+        assert not leftovers(case), killed_rows
+    assert killed >= 1, "a kill should land mid-run"
+
+
+def test_export_killed_anywhere_ends_as_an_uninterrupted_run(trained, tmp_path):
+    base = trained[0][0]
+    run_dir = base / "runs" / "r"
+    args = (str(run_dir), "--format", "onnx", "--out", "onnx")
+    (tmp_path / "reference").mkdir()
+    in_process(tmp_path / "reference", "export", *args)
+    expected = sorted(os.listdir(tmp_path / "reference" / "onnx"))
+    killed = 0
+    for n, (k, delay) in enumerate(points(2, 1, 2)):  # once its .part folder is there
+        case = tmp_path / f"k{n}"
+        case.mkdir()
+
+        def progress():
+            parts = [p for p in case.iterdir() if TAGGER_TEMPORARY in p.name]
+            return 10**9 if (case / "onnx").exists() else sum(len(os.listdir(p)) + 1
+                                                              for p in parts if p.is_dir())
+        landed = kill_at(case, "export.py", args, progress, k, delay * 50)
+        finished = (case / "onnx").exists()  # killed after its rename: the export is whole
+        killed += landed and not finished
+        if not finished:
+            in_process(case, "export", *args)
+        assert sorted(os.listdir(case / "onnx")) == expected
+        assert sorted(os.listdir(case)) == ["onnx"] and not leftovers(case)
+    assert killed >= 1, "a kill should land mid-export"

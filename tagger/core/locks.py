@@ -33,7 +33,8 @@ class Busy(OSError):
 
 
 def folder_lock_path(folder):
-    """The lock of a folder a stage writes into (a data folder, draw.py's --out)."""
+    """The lock of a data folder (tag.py, draw.py and export.py lock theirs through
+    tagger/infer/writer.py, whose lock files are named so no other tool's can be taken)."""
     return Path(folder) / ".lock"
 
 
@@ -58,11 +59,6 @@ def data_folder(data_dir):
 def run_folder(run):
     """Hold a run folder's lock (train.py, and test.py, which writes RUN/eval)."""
     return hold(run_lock_path(run), f"the run folder {run}", clear=(run, 2))
-
-
-def output_folder(out):
-    """Hold the lock of a folder of results (draw.py's --out), when it exists already."""
-    return hold(folder_lock_path(out), f"the output folder {out}", create=False, clear=(out, 1))
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from ..core.files import move_aside
 from ..core.folders import ExportFolder, RunFolder
 from ..core.images import prepare
 from ..infer.keras_run import load_run
+from ..infer.writer import locked_writer
 
 MAX_DIFF = 1e-4  # the largest difference from Keras an export may have
 CHECK_PICTURES = 8
@@ -120,15 +121,48 @@ def export_run(run_path, fmt, out=None, thresholds="none", tool_threshold=0.35, 
                          "formats carry thresholds.csv beside the model instead")
     run_path = Path(run_path)
     out = Path(out) if out else RunFolder(run_path).export(fmt)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out} already holds an export; pass --overwrite to replace it "
-                              f"(the old one is moved to {ExportFolder(out).replaced}), or --out")
+    check_out(out, overwrite)
     run = load_run(run_path)
     model, size = graph_for(run, fmt, thresholds, tool_threshold, resize)
     pictures, source = check_pictures(run, size)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with locked_writer([], files=[out]) as writer:
+        check_out(out, overwrite)  # again, now that no other export can be writing there
+        return write_export(run, fmt, out, writer, model, size, pictures, source,
+                            dict(thresholds=thresholds, tool_threshold=tool_threshold,
+                                 resize=resize), log)
+
+
+def is_export(folder):
+    """True for a folder holding an earlier export of export.py (its export.json)."""
+    try:
+        info = json.loads(ExportFolder(folder).info.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (isinstance(info, dict) and info.get("format") in formats.FORMATS
+            and not RunFolder(folder).model.exists())
+
+
+def check_out(out, overwrite):
+    """Refuse (one line) an --out that holds anything but an earlier export, and an earlier
+    export without --overwrite."""
+    if not os.path.lexists(out) or out.is_dir() and not out.is_symlink() and not any(out.iterdir()):
+        return
+    if not out.is_dir() or out.is_symlink() or not is_export(out):
+        raise FileExistsError(f"--out {out} holds something that is not an earlier export (no "
+                              f"export.json of export.py): it was left as it is; choose another "
+                              f"--out")
+    if not overwrite:
+        raise FileExistsError(f"{out} already holds an export; pass --overwrite to replace it "
+                              f"(the old one is moved to {ExportFolder(out).replaced}), or --out")
+
+
+def write_export(run, fmt, out, writer, model, size, pictures, source, wd14, log):
+    """Write, check and describe the export under a journaled temporary name, then give it
+    its final name, moving an earlier export aside; an ExportResult."""
+    tmp = writer.temporary(out, ".part")
+    tmp.mkdir()
+    thresholds, tool_threshold, resize = wd14["thresholds"], wd14["tool_threshold"], wd14["resize"]
     try:
         written = formats.WRITERS[fmt](model, tmp)
         diff = self_check(model, fmt, written, pictures)

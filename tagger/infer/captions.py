@@ -1,17 +1,13 @@
 """Captions in the conventions of the tools people caption training sets with (kohya-ss
 sd-scripts' tag_images_by_wd14_tagger.py): a text file beside each picture, tags joined
-by a separator; and a scores file (CSV or JSONL) that a killed run can continue.
+by a separator. --append adds to a caption without changing a byte of what it held.
 """
-import contextlib
-import csv
-import io
-import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..core.progress import plural
-from .pictures import plan_names, renamed_lines, with_suffix
+from .pictures import IMAGE_SUFFIXES, not_picture_lines, plan_names, renamed_lines, with_suffix
+from .writer import JOURNAL
 
 
 def split_tags(text, separator=", "):
@@ -35,6 +31,12 @@ class CaptionStyle:
     always_first: tuple = ()
     max_tags: int = 0  # 0 = no limit
 
+    @classmethod
+    def parse(cls, separator, remove_underscore, undesired, always_first, max_tags):
+        """The style of tag.py's flags (lists of tags as typed, separated like captions)."""
+        return cls(separator, remove_underscore, frozenset(split_tags(undesired, separator)),
+                   tuple(split_tags(always_first, separator)), max_tags)
+
     def tags(self, chosen):
         """Caption tags from [(tag, score)] most likely first: undesired ones left out,
         at most max_tags, then the always-first ones moved to the front in their order."""
@@ -46,114 +48,82 @@ class CaptionStyle:
         first = [t for t in dict.fromkeys(first) if t in names]
         return first + [t for t in names if t not in first]
 
-    def text(self, tags, existing=None):
-        """The caption file's text; with `existing` (--append) that caption's tags come
-        first and only new tags are added after them."""
-        if existing is not None:
-            old = split_tags(existing, self.separator)
-            tags = old + [t for t in tags if t not in old]
+    def text(self, tags):
+        """The caption file's text."""
         return self.separator.join(tags) + "\n"
 
 
-def write_text(path, text):
-    """Write a small text file so it appears only complete (temporary name, then rename)."""
-    from ..core.files import atomic_path
+def check_flags(ext, separator):
+    """Refuse (ValueError, one line) a --caption-extension that is not a plain suffix, and an
+    empty --separator."""
+    if not separator:
+        raise ValueError("--separator '': give the text between tags, such as ', '")
+    separators = {"/", "\0", os.sep, os.altsep} - {None}
+    if (not ext.startswith(".") or len(ext) < 2 or ext.lower() in IMAGE_SUFFIXES
+            or any(s in ext for s in separators) or ext in ("..",)):
+        raise ValueError(f"--caption-extension {ext!r}: give a suffix such as .txt or .caption "
+                         f"(no path separators, not a picture suffix)")
 
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text, encoding="utf-8")
+
+BOM = b"\xef\xbb\xbf"
 
 
-class ScoresFile:
-    """Every picture's every tag score, one row per picture, appended as pictures are
-    tagged (CSV: `image,<tag>,...`; JSONL: {"image": ..., "scores": {tag: score}}).
+class CaptionSkipped(ValueError):
+    """One picture's caption left as it is (its message names it and why); the run goes on."""
 
-    An existing file of the same tags is continued: its pictures are `done`, and rows cut
-    short by a kill are dropped; --overwrite starts it again.
-    """
 
-    def __init__(self, path, tags, overwrite=False):
-        self.path, self.tags = Path(path), list(tags)
-        self.jsonl = self.path.suffix.lower() in (".jsonl", ".json")
-        if not self.jsonl and self.path.suffix.lower() != ".csv":
-            raise ValueError(f"--scores {path}: name it .csv or .jsonl")
-        self.done = set() if overwrite else self._read_existing()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(self.path, "w" if overwrite or not self.done else "a",
-                         encoding="utf-8", newline="")
-        if self.file.tell() == 0 and not self.jsonl:
-            self.file.write(self._csv_line(["image", *self.tags]))
+def tag_key(tag):
+    """A tag as a person means it: surrounding spaces and a BOM aside, `_` the same as ` `."""
+    return tag.strip().lstrip("\ufeff").strip().replace("_", " ")
 
-    @classmethod
-    def opened(cls, path, tags, overwrite=False):
-        """The scores file to continue, or a context of None without a path."""
-        return cls(path, tags, overwrite) if path is not None else contextlib.nullcontext()
 
-    @staticmethod
-    def images_in(path):
-        """The pictures a scores file already holds a complete row for (none if absent)."""
-        path = Path(path)
-        if not path.is_file():
-            return set()
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
-        lines = [line for line in lines if line.endswith("\n")]
-        if path.suffix.lower() == ".csv":
-            return {row[0] for row in csv.reader(lines[1:]) if row}
-        return {json.loads(line)["image"] for line in lines if line.strip()}
+def appended(existing, tags, separator):
+    """The caption bytes `existing` (UTF-8, a BOM kept) with the `tags` it lacks added after
+    its last tag and before its trailing line breaks; None when it lacks none. The user's
+    bytes stay exactly as written. UnicodeDecodeError for a caption that is not UTF-8."""
+    bom = BOM if existing.startswith(BOM) else b""
+    text = existing[len(bom):].decode("utf-8")
+    have = {tag_key(t) for line in text.splitlines() for t in split_tags(line, separator)}
+    new = []
+    for tag in tags:
+        if tag_key(tag) not in have:
+            have.add(tag_key(tag))
+            new.append(tag)
+    if not new:
+        return None
+    body = text.rstrip()
+    end = text[len(body):]
+    added = separator.join(new)
+    if body:
+        return bom + (body + separator + added + end).encode("utf-8")
+    return bom + (added + (end or "\n")).encode("utf-8")
 
-    def _read_existing(self):
-        if not self.path.is_file() or self.path.stat().st_size == 0:
-            return set()
-        data = self.path.read_bytes()
-        end = data.rfind(b"\n") + 1  # a row cut short by a kill is dropped
-        if end != len(data):
-            with open(self.path, "r+b") as f:
-                f.truncate(end)
-        complete = data[:end].decode("utf-8")
-        if self.jsonl:
-            rows = [json.loads(line) for line in complete.splitlines() if line.strip()]
-            if rows and set(rows[0]["scores"]) != set(self.tags):
-                raise ValueError(self._other_tags())
-            return {r["image"] for r in rows}
-        rows = list(csv.reader(io.StringIO(complete)))
-        if rows and rows[0] != ["image", *self.tags]:
-            raise ValueError(self._other_tags())
-        return {r[0] for r in rows[1:]}
 
-    def _other_tags(self):
-        return (f"--scores {self.path} holds the scores of other tags (another run); "
-                f"pass another file or --overwrite")
+def caption_bytes(path, tags, style, append):
+    """What to write to a picture's caption `path`, or None when it stays as it is."""
+    if append and path.is_file():
+        try:
+            return appended(path.read_bytes(), tags, style.separator)
+        except UnicodeDecodeError:
+            raise CaptionSkipped(f"{path}: left as it is, not UTF-8 text (--append adds to UTF-8 "
+                                 f"captions only; convert it, or --overwrite)") from None
+    return style.text(tags).encode("utf-8")
 
-    @staticmethod
-    def _csv_line(values):
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(values)
-        return buf.getvalue()
 
-    def add(self, image, scores):
-        """Append one picture's row, unless the file already holds one."""
-        key = str(image)
-        if key in self.done:
-            return
-        if self.jsonl:
-            row = {"image": key, "scores": {t: round(float(s), 5) for t, s in zip(self.tags, scores)}}
-            self.file.write(json.dumps(row) + "\n")
-        else:
-            self.file.write(self._csv_line([key, *(f"{float(s):.5f}" for s in scores)]))
-        self.done.add(key)
-
-    def flush(self):
-        """Make the rows written so far survive a kill."""
-        self.file.flush()
-        os.fsync(self.file.fileno())
-
-    def close(self):
-        self.file.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+def write_caption(writer, path, tags, style, append, overwrite):
+    """Write one picture's caption through `writer` (added to with `append`, replaced with
+    `overwrite`, the old one backed up); False when it already held every tag."""
+    if path.is_dir():
+        raise CaptionSkipped(f"{path}: a folder is where this caption goes; left as it is "
+                             f"(rename the folder, or pass another --caption-extension)")
+    data = caption_bytes(path, tags, style, append)
+    if data is None:
+        return False
+    try:
+        writer.write_bytes(path, data, replace=append or overwrite)
+    except FileExistsError as exc:
+        raise CaptionSkipped(f"{path}: {exc.strerror}") from None
+    return True
 
 
 def frequency_table(counts, pictures, top):
@@ -179,33 +149,53 @@ class CaptionPlan:
     renamed: list
 
 
-def plan_captions(paths, extension, append, overwrite, scored):
-    """A CaptionPlan for `paths`; `scored`: the pictures a --scores file already holds."""
+def plan_captions(paths, extension, append, overwrite, state=None, scores=None):
+    """A CaptionPlan for `paths`, with a `scores` file of ScoresState `state` (None: new);
+    ValueError when a caption would be the `scores` file itself."""
+    scored = None if scores is None else set() if overwrite or state is None else state.done
     names, renamed = plan_names(paths, lambda p: p.parent)
     captions = {p: with_suffix(names[p], extension) for p in paths}
-    to_caption = {p for p in paths if append or overwrite or not captions[p].exists()}
+    same = scores and [p for p in paths if os.path.abspath(captions[p]) == os.path.abspath(scores)]
+    if same:
+        raise ValueError(f"--scores {scores} is the caption of {same[0]}: pass another name")
+    to_caption = {p for p in paths if append or overwrite or captions[p].is_dir()
+                  or not os.path.lexists(captions[p])}
     todo = [p for p in paths if p in to_caption or (scored is not None and str(p) not in scored)]
     return CaptionPlan(captions, to_caption, todo, [p for p in paths if p not in to_caption],
                        renamed)
 
 
-def write_caption(path, tags, style, append):
-    """Write one picture's caption (added to its existing one with `append`)."""
-    existing = None
-    if append and path.exists():
-        existing = path.read_text(encoding="utf-8", errors="replace")
-    write_text(path, style.text(tags, existing))
+def caption_folders(plan):
+    """The folders tag.py writes captions into, and those a killed run left a journal in
+    (each is locked while it runs, and its killed run's temporaries removed)."""
+    folders = {c.parent for c in plan.captions.values()}
+    return {f for f in folders if (f / JOURNAL).exists()} | {
+        plan.captions[p].parent for p in plan.to_caption}
 
 
-def caption_summary(plan, tagged, failed, extension):
+def caption_picture(writer, path, tags, style, append, overwrite):
+    """write_caption; the line saying why the caption was left as it is, or None."""
+    try:
+        write_caption(writer, path, tags, style, append, overwrite)
+    except CaptionSkipped as exc:
+        return str(exc)
+    return None
+
+
+def caption_summary(plan, tagged, failed, extension, refused=(), others=()):
     """tag.py's closing lines: what was written, skipped, refused, and renamed."""
     lines = [f"{path}: skipped, not a readable picture ({error})" for path, error in failed]
+    lines += list(refused) + not_picture_lines(list(others))
     lines += renamed_lines(plan.renamed, "captioned", lambda p: plan.captions[p].name)
     text = (f"captioned {plural(tagged, 'picture')} ({extension} beside each)"
             f", already captioned {len(plan.skipped):,} (skipped; --overwrite or --append to "
             f"redo)")
     if failed:
         text += f", unreadable {len(failed):,}"
+    if refused:
+        text += f", {len(refused):,} captions left as they are (see above)"
+    if others:
+        text += f", {len(others):,} files skipped as not pictures"
     if plan.renamed:
         text += (f", {len(plan.renamed):,} named after their whole file name because their "
                  f"stems clash (a trainer looking for <stem>{extension} will not find them: "

@@ -4,6 +4,7 @@ import collections
 import concurrent.futures
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -39,7 +40,10 @@ def open_pool(workers):
 
 
 def _exit_with_parent(parent):
-    """In a worker: exit when the parent is gone (killed), which the pool cannot notice."""
+    """In a worker: leave Ctrl-C to the parent (which prints the one `stopped` line), and
+    exit when the parent is gone (killed), which the pool cannot notice."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     def watch():
         while os.getppid() == parent:
             time.sleep(1)
@@ -63,10 +67,16 @@ class Decoded:
     picture_file: str = None
 
 
-def decode_job(index, path, size, fit, reduced, draw_file=None, max_side=None):
-    """Worker: decode one picture once into the model's input (and a capped picture)."""
+def decode_job(index, path, size, fit, reduced, draw_file=None, max_side=None,
+               max_pixels=None):
+    """Worker: decode one picture once into the model's input (and a capped picture).
+    `max_pixels`: Pillow's decompression-bomb limit (None: Pillow's own, 0: no limit)."""
+    from PIL import Image
+
     from ..core.images import REDUCING_GAP, decode_rgb, model_input
 
+    if max_pixels is not None:
+        Image.MAX_IMAGE_PIXELS = max_pixels or None
     try:
         need = size * REDUCING_GAP if reduced else None
         img, full = decode_rgb(str(path), need, fit, max_side if draw_file else None)
@@ -74,6 +84,10 @@ def decode_job(index, path, size, fit, reduced, draw_file=None, max_side=None):
         if draw_file:
             np.save(draw_file, np.asarray(cap_side(img, max_side)))
         return Decoded(index, Path(path), array, None, draw_file)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return Decoded(index, Path(path), None, f"larger than --max-pixels "
+                       f"{Image.MAX_IMAGE_PIXELS:,} (Pillow's decompression-bomb limit); pass "
+                       f"--max-pixels 0 to lift the limit, or a larger one")
     except Exception as exc:  # Pillow raises many types for broken files; the run goes on
         return Decoded(index, Path(path), None, f"{type(exc).__name__}: {exc}")
 
@@ -95,11 +109,11 @@ class DecodeStream:
     at once: workers decode while the caller loads its model."""
 
     def __init__(self, pool, paths, size, fit, reduced=True, window=128, draw_dir=None,
-                 max_side=None):
+                 max_side=None, max_pixels=None):
         self.paths = list(paths)
         self.pool, self.jobs, self.pending = pool, iter(enumerate(self.paths)), collections.deque()
         self.options = (size, fit, reduced)
-        self.draw_dir, self.max_side = draw_dir, max_side
+        self.draw_dir, self.max_side, self.max_pixels = draw_dir, max_side, max_pixels
         while len(self.pending) < window and self._submit_next():
             pass
 
@@ -107,7 +121,7 @@ class DecodeStream:
         for i, path in self.jobs:
             draw_file = str(Path(self.draw_dir) / f"{i}.npy") if self.draw_dir else None
             self.pending.append(self.pool.submit(decode_job, i, path, *self.options,
-                                                 draw_file, self.max_side))
+                                                 draw_file, self.max_side, self.max_pixels))
             return True
         return False
 

@@ -66,7 +66,14 @@ def load_run(path):
     if not folder.model.is_file():
         raise FileNotFoundError(f"{folder.model} not found: train first (python train.py "
                                 f"--run {path}), or pass --run with a trained run folder")
-    import keras
+    try:
+        import tensorflow  # noqa: F401  (Keras runs on it here)
+        import keras
+    except ImportError:
+        raise ValueError(f"{path} is a Keras run and this Python has no TensorFlow: export it "
+                         f"(python export.py {path} --format onnx) where TensorFlow is "
+                         f"installed, or install TensorFlow (pip install -r requirements.txt)"
+                         ) from None
 
     tags = load_dic(folder.dic)
     if not folder.args.is_file():

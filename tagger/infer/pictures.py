@@ -4,7 +4,20 @@ import collections
 import os
 from pathlib import Path
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
+def _pillow_suffixes():
+    """Every suffix of a format Pillow can open and decode (.avif and .jfif included, where
+    it can); not its stubs (HDF5, GRIB, WMF: they need a handler), nor MPEG (video)."""
+    from PIL import Image, ImageFile
+
+    Image.init()
+    opens = {fmt for fmt, (factory, _) in Image.OPEN.items()
+             if not (isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile))}
+    return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items()
+                     if fmt in opens and fmt != "MPEG")
+
+
+IMAGE_SUFFIXES = _pillow_suffixes()
+DRAWN_MARK = "tagger-drawn"  # a PNG text key draw.py writes into every picture it draws
 
 
 def is_picture(path):
@@ -12,30 +25,68 @@ def is_picture(path):
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
-def find_pictures(inputs, skip_inside=None):
-    """Files given, plus pictures under folders given (recursively, sorted), each once.
+def is_drawn(path):
+    """A picture draw.py drew (known by the mark in its PNG text, not by its name alone)."""
+    if not path.name.endswith("_tags.png"):
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return DRAWN_MARK in getattr(img, "text", {})
+    except Exception:  # not a PNG after all: a picture of the user's, or unreadable
+        return False
+
+
+def _walk(folder):
+    """Pictures under `folder`, sorted, leaving out hidden folders (backups, temporaries);
+    linked folders are followed, each real folder once on a path (no loop)."""
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        ancestors = {os.path.realpath(p) for p in Path(root).parents}
+        if real in ancestors:
+            dirs[:] = []  # a link back up the tree
+            continue
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(root) / f for f in sorted(files) if is_picture(Path(root) / f)]
+    return sorted(found)
+
+
+def scan_pictures(inputs, skip_inside=None):
+    """(pictures, other files): files given, plus pictures under folders given (recursively,
+    sorted), each path once; files named one by one that are not pictures (captions, scores,
+    draw.py's drawings) are the others.
 
     Nothing inside `skip_inside` (an output folder) is returned, so a tool whose output
-    lies inside its input never takes its own earlier outputs for input. Raises
-    FileNotFoundError for an input that does not exist.
+    lies inside its input never takes its own earlier outputs for input. Each link to a
+    picture is its own path (each gets its own caption). Raises FileNotFoundError for an
+    input that does not exist.
     """
     skip = Path(skip_inside).resolve() if skip_inside else None
-    found, seen = [], set()
+    found, others, seen = [], [], set()
     for path in inputs:
         path = Path(path)
         if path.is_dir():
-            candidates = sorted(p for p in path.rglob("*") if is_picture(p) and p.is_file())
+            candidates = [p for p in _walk(path) if p.is_file() and not is_drawn(p)]
         elif path.is_file():
-            candidates = [path]
+            candidates = [path] if is_picture(path) and not is_drawn(path) else []
+            others += [] if candidates else [path]
         else:
             raise FileNotFoundError(f"{path}: no such file or folder")
         for candidate in candidates:
+            key = os.path.abspath(candidate)
             real = candidate.resolve()
-            if real in seen or (skip and (real == skip or skip in real.parents)):
+            if key in seen or (skip and (real == skip or skip in real.parents)):
                 continue
-            seen.add(real)
+            seen.add(key)
             found.append(candidate)
-    return found
+    return found, list(dict.fromkeys(others))
+
+
+def find_pictures(inputs, skip_inside=None):
+    """The pictures of scan_pictures."""
+    return scan_pictures(inputs, skip_inside)[0]
 
 
 def mirror(inputs, out):
@@ -91,8 +142,16 @@ def with_suffix(name, suffix):
 
 
 def required_pictures(inputs, skip_inside=None):
-    """find_pictures, refusing (ValueError) when there are none."""
-    paths = find_pictures(inputs, skip_inside)
+    """scan_pictures' (pictures, others), refusing (ValueError) when there are no pictures."""
+    paths, others = scan_pictures(inputs, skip_inside)
     if not paths:
         raise ValueError("no pictures found in " + ", ".join(map(str, inputs)))
-    return paths
+    return paths, others
+
+
+def not_picture_lines(others):
+    """Summary lines naming the files given that were skipped because they are not pictures."""
+    lines = [f"{path}: skipped, not a picture" for path in others[:LISTED]]
+    if len(others) > LISTED:
+        lines.append(f"... and {len(others) - LISTED:,} more files that are not pictures")
+    return lines

@@ -83,6 +83,7 @@ class Decoding:
     reduced: bool = True
     draw_dir: str = None
     max_side: int = None
+    max_pixels: int = None  # Pillow's decompression-bomb limit; None: its own, 0: none
     budget_mb: int = 64  # model inputs decoded ahead of the network
 
     def window(self, size):
@@ -150,7 +151,7 @@ class TaggingSession:
         options = self.decoding
         return DecodeStream(self.pool, self.paths, size, fit, reduced=options.reduced,
                             window=options.window(size), draw_dir=options.draw_dir,
-                            max_side=options.max_side)
+                            max_side=options.max_side, max_pixels=options.max_pixels)
 
     def load(self):
         """Load the tagger, check the choice against it, and make sure the pictures are
