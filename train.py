@@ -1,4 +1,4 @@
-"""Train the tagger on the images check.py left in DATA_DIR/anime_images.
+r"""Train the tagger on the images check.py left in DATA_DIR/anime_images.
 
 Writes RUN/: model.keras (best validation epoch), dic.txt, args.json, split.csv,
 history.csv, thresholds.csv, logs/ for TensorBoard and checkpoints/ to resume from.
@@ -29,6 +29,7 @@ import numpy as np
 
 from tagger.core import cli, locks
 from tagger.core.entry import stage
+from tagger.core.quiet import add_verbosity, keep_quiet
 from tagger.core.folders import DataFolder, RunFolder
 from tagger.core.tags import load_dic, save_dic
 from tagger.train.config import GROUPS, TrainConfig, add_flags
@@ -50,6 +51,7 @@ def parse_args(argv=None):
     cli.add_seed(groups["Run"])
     cli.add_overwrite(groups["Run"], "start over; the old run folder is moved to "
                                      "RUN.replaced-<time>")
+    add_verbosity(groups["Run"], "no progress bars: one line per epoch and the summary")
     args = cli.resolve(parser.parse_args(argv))
     data = DataFolder(args.data_dir)
     if args.image_size is None:
@@ -141,7 +143,10 @@ def split_examples(args, examples):
 @stage
 def main(argv=None):
     args = parse_args(argv)
-    local_workers = vars(args).pop("local_workers")  # how to launch, not how the run is made
+    # how to launch and what to print, not how the run is made
+    local_workers = vars(args).pop("local_workers")
+    loud = {"verbose": vars(args).pop("verbose"), "quiet": vars(args).pop("quiet")}
+    loading = keep_quiet(loud["verbose"])
     if local_workers > 1:
         argv = list(sys.argv[1:] if argv is None else argv)
         code = run_local_workers(__file__, [*argv, "--local-workers", "0"], local_workers)
@@ -155,11 +160,12 @@ def main(argv=None):
         cli.fail(exc)
     # the chief holds the run folder's lock; the other workers of its cluster share the run
     with locks.run_folder(args.run) if cluster.is_chief else contextlib.nullcontext():
-        return train(args, cluster)
+        return train(args, cluster, loading, loud["quiet"])
 
 
-def train(args, cluster):
-    """Train the run (main's work, with the run folder locked by the chief)."""
+def train(args, cluster, loading, quiet=False):
+    """Train the run (main's work, with the run folder locked by the chief); `loading`: the
+    context to import TensorFlow in (tagger.core.quiet), `quiet`: no progress bars."""
     if not check_run(args):
         return None
     try:
@@ -178,9 +184,10 @@ def train(args, cluster):
     start_run(args, tags, cluster.is_chief)  # the inputs are sound: only now is anything written
     if cluster.is_chief:
         write_split(RunFolder(args.run).split, split)
-    from tagger.train.trainer import fit_and_finish  # TensorFlow loads only once the inputs are sound
+    with loading:  # TensorFlow loads only once the inputs are sound
+        from tagger.train.trainer import fit_and_finish
 
-    return fit_and_finish(TrainConfig.from_args(args), tags, parts, cluster)
+    return fit_and_finish(TrainConfig.from_args(args), tags, parts, cluster, quiet)
 
 
 if __name__ == "__main__":
