@@ -12,7 +12,7 @@ Examples:
 """
 import os
 
-from tagger.core import cli
+from tagger.core import cli, quiet
 from tagger.data.dealing import Layout, link_done, make_plan, move_stale_folders
 from tagger.core import locks
 from tagger.core.entry import stage
@@ -39,6 +39,7 @@ def parse_args(argv=None):
     parser.add_argument("--limit", type=cli.non_negative_int, default=55000, help="rows to read; 0 = all")
     cli.add_workers(parser, cli.default_workers(), "processes")
     cli.add_overwrite(parser, "resize again images already done")
+    quiet.add_verbosity(parser)
     return cli.resolve(parser.parse_args(argv))
 
 
@@ -59,11 +60,12 @@ def check_settings(data, args):
 @stage
 def main(argv=None):
     args = parse_args(argv)
+    no_bar = quiet.from_args(args)[1]
     with locks.data_folder(args.data_dir):
-        return deal(args)
+        return deal(args, no_bar)
 
 
-def deal(args):
+def deal(args, no_bar=False):
     """Resize, label and link the images (main's work, with the data folder locked)."""
     try:
         open_csv(args.csv)[0].close()
@@ -85,7 +87,7 @@ def deal(args):
     data.resized.mkdir(parents=True, exist_ok=True)
     counts["relinked"] = link_done(plan.links)
     counts["relabelled"] = plan.relabelled
-    with bar(len(plan.jobs), "deal", "img") as progress:
+    with bar(len(plan.jobs), "deal", "img", disable=no_bar or None) as progress:
         def on_done(job, error):
             progress.update(1)
             counts["failed" if error else "resized"] += 1

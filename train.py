@@ -29,7 +29,7 @@ import numpy as np
 
 from tagger.core import cli, locks
 from tagger.core.entry import stage
-from tagger.core.quiet import add_verbosity, keep_quiet
+from tagger.core import quiet
 from tagger.core.folders import DataFolder, RunFolder
 from tagger.core.tags import load_dic, save_dic
 from tagger.train.config import GROUPS, TrainConfig, add_flags
@@ -51,7 +51,7 @@ def parse_args(argv=None):
     cli.add_seed(groups["Run"])
     cli.add_overwrite(groups["Run"], "start over; the old run folder is moved to "
                                      "RUN.replaced-<time>")
-    add_verbosity(groups["Run"], "no progress bars: one line per epoch and the summary")
+    quiet.add_verbosity(groups["Run"], "no progress bars: one line per epoch and the summary")
     args = cli.resolve(parser.parse_args(argv))
     data = DataFolder(args.data_dir)
     if args.image_size is None:
@@ -145,8 +145,7 @@ def main(argv=None):
     args = parse_args(argv)
     # how to launch and what to print, not how the run is made
     local_workers = vars(args).pop("local_workers")
-    loud = {"verbose": vars(args).pop("verbose"), "quiet": vars(args).pop("quiet")}
-    loading = keep_quiet(loud["verbose"])
+    loading, no_bars = quiet.from_args(args)
     if local_workers > 1:
         argv = list(sys.argv[1:] if argv is None else argv)
         code = run_local_workers(__file__, [*argv, "--local-workers", "0"], local_workers)
@@ -160,12 +159,12 @@ def main(argv=None):
         cli.fail(exc)
     # the chief holds the run folder's lock; the other workers of its cluster share the run
     with locks.run_folder(args.run) if cluster.is_chief else contextlib.nullcontext():
-        return train(args, cluster, loading, loud["quiet"])
+        return train(args, cluster, loading, no_bars)
 
 
-def train(args, cluster, loading, quiet=False):
+def train(args, cluster, loading, no_bars=False):
     """Train the run (main's work, with the run folder locked by the chief); `loading`: the
-    context to import TensorFlow in (tagger.core.quiet), `quiet`: no progress bars."""
+    context to import TensorFlow in (tagger.core.quiet), `no_bars`: --quiet."""
     if not check_run(args):
         return None
     try:
@@ -187,7 +186,7 @@ def train(args, cluster, loading, quiet=False):
     with loading:  # TensorFlow loads only once the inputs are sound
         from tagger.train.trainer import fit_and_finish
 
-    return fit_and_finish(TrainConfig.from_args(args), tags, parts, cluster, quiet)
+    return fit_and_finish(TrainConfig.from_args(args), tags, parts, cluster, no_bars)
 
 
 if __name__ == "__main__":

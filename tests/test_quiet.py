@@ -55,3 +55,13 @@ def test_train_prints_no_tensorflow_line_unless_verbose(tmp_path):
     assert re.search(r"^training resnet .* on the CPU \(no GPU found\)$|GPU", quiet.stdout, re.M)
     loud = train("loud", "--verbose")
     assert TF_LOG.search(loud.stderr)  # TensorFlow's own lines, on this CPU-only machine
+
+
+def test_the_data_scripts_take_verbose_and_quiet_and_record_neither(tmp_path, capsys):
+    import deal
+
+    data = make_shapes_data(tmp_path / "data", n=4)
+    deal.main(["--data-dir", str(data), "--quiet", "--verbose", "--overwrite", "--workers", "1"])
+    assert "resized 4 images" in capsys.readouterr().out
+    recorded = (data / "deal_args.json").read_text()
+    assert '"quiet"' not in recorded and '"verbose"' not in recorded

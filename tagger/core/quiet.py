@@ -69,9 +69,17 @@ def without_log_lines():
                 sys.stderr.flush()
 
 
-def add_verbosity(parser, quiet_help=None):
-    """--verbose (TensorFlow's own log lines too) and, with `quiet_help`, --quiet."""
+def add_verbosity(parser, quiet_help="no progress bar, only the summary line"):
+    """--verbose (TensorFlow's own log lines too) and --quiet (no progress bars)."""
     parser.add_argument("--verbose", action="store_true",
                         help="also show TensorFlow's own log lines and dependencies' warnings")
-    if quiet_help:
-        parser.add_argument("--quiet", action="store_true", help=quiet_help)
+    parser.add_argument("--quiet", action="store_true", help=quiet_help)
+
+
+def from_args(args):
+    """keep_quiet() as --verbose says. Takes --verbose and --quiet out of the parsed `args`
+    (they say what is printed, not how a stage's output is made, so args.json leaves them
+    out and a resumed run may change them); returns (the context to import TensorFlow in,
+    whether --quiet was given)."""
+    verbose, quiet = vars(args).pop("verbose"), vars(args).pop("quiet")
+    return keep_quiet(verbose), quiet
