@@ -1,5 +1,6 @@
 """train.py: the run folder, the split, both objectives, and resuming after a kill."""
 import csv
+import re
 import os
 import signal
 import subprocess
@@ -161,3 +162,22 @@ def test_a_failed_attempt_records_nothing_that_blocks_the_next(tmp_path, capsys)
     make_shapes_data(data, n=12)
     train.main(train_args(data, run, "--epochs", "1"))  # other settings, not refused
     assert (run / "model.keras").is_file()
+
+
+def test_each_epoch_shows_a_bar_then_one_short_line(tmp_path):
+    """In a terminal: the bar moves inside the epoch (batches, images/s, running loss), then
+    the epoch ends in one line of the numbers a person reads."""
+    from terminal import Terminal
+
+    data = make_shapes_data(tmp_path / "data", n=40)
+    with Terminal("train.py", *train_args(data, tmp_path / "r", "--epochs", "1",
+                                          "--batch-size", "1")) as term:
+        assert term.wait(180) == 0, term.output
+    out = re.sub(r"\r *\r", "\n", term.output.replace("\r\n", "\n"))  # a cleared bar
+    summary = re.search(r"^epoch 1/1: loss [\d.]+, val loss [\d.]+, val PR-AUC [\d.]+, "
+                        r"val F1 [\d.]+ \([\d.]+ s\)$", out, re.M)
+    assert summary, out
+    before = out[:summary.start()]
+    drawn = re.findall(r"epoch 1/1:\s+\d+%.*?\| *(\d+)/32 .*?images/s, loss [\d.]+", before)
+    assert len(set(drawn)) > 2, out  # moving within the epoch, before its line
+    assert "learning_rate" not in out and "trained 1 epoch in" in out

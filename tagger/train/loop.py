@@ -82,14 +82,17 @@ class Loop:
         the batches and shows images per second and the epoch's running loss."""
         for metric in self.train_metrics:
             metric.reset_state()
-        start = time.perf_counter()
-        for step in range(1, steps + 1):
+        for step in range(steps):
             self._train_step(iterator)
-            if bar is not None and not bar.disable:
-                rate = step * self.global_batch / (time.perf_counter() - start)
+            if bar is None or bar.disable:
+                continue
+            if step == 0:  # the rate counts from here: the first step also traces the graph
+                first = time.perf_counter()
+            else:
+                rate = f"{step * self.global_batch / (time.perf_counter() - first):,.0f}"
                 loss = float(self.train_metrics[0].result())
-                bar.set_postfix_str(f"{rate:,.0f} images/s, loss {loss:.4f}", refresh=False)
-                bar.update(1)
+                bar.set_postfix_str(f"{rate} images/s, loss {loss:.4f}", refresh=False)
+            bar.update(1)
         return self._results(self.train_metrics, "")
 
     def evaluate(self, dataset):
