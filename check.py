@@ -21,6 +21,7 @@ from tagger.core.entry import stage
 from tagger.core.folders import DataFolder
 from tagger.data.grouping import folder_tags, image_paths
 from tagger.core.progress import bar
+from tagger.data.stages import require_data_dir
 from tagger.data.removals import removed_entries, restore_capped, restore_quarantined
 
 
@@ -42,6 +43,7 @@ def parse_args(argv=None):
                              "then stop")
     quiet.add_verbosity(parser)
     args = parser.parse_args(argv)
+    require_data_dir(args.data_dir)
     data = DataFolder(args.data_dir)
     recorded = data.image_size
     if args.image_size is None:

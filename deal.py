@@ -23,6 +23,7 @@ from tagger.data.grouping import read_labels, run_jobs, write_labels
 from tagger.core.images import FITS
 from tagger.core.progress import bar
 from tagger.data.removals import removed_entries
+from tagger.data.stages import require_data_dir, require_downloaded
 from tagger.data.safebooru import CsvFormatError, open_csv, read_rows
 from tagger.core.tags import load_dic, tag_to_folder
 
@@ -40,7 +41,9 @@ def parse_args(argv=None):
     cli.add_workers(parser, cli.default_workers(), "processes")
     cli.add_overwrite(parser, "resize again images already done")
     quiet.add_verbosity(parser)
-    return cli.resolve(parser.parse_args(argv))
+    args = cli.resolve(parser.parse_args(argv))
+    require_data_dir(args.data_dir)
+    return args
 
 
 def check_settings(data, args):
@@ -78,6 +81,7 @@ def deal(args, no_bar=False):
     images_dir = data.images
     layout = Layout(data, images_dir, existing_images(images_dir), args.image_size, args.fit,
                     args.overwrite)
+    require_downloaded(layout.images, labels, images_dir)  # before anything is written
     plan = make_plan(read_rows(args.csv, args.limit), dic, labels, removed_entries(data),
                      layout)
     counts, errors = plan.counts, plan.errors

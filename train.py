@@ -27,11 +27,11 @@ import time
 
 import numpy as np
 
-from tagger.core import cli, locks
+from tagger.core import cli, locks, quiet
 from tagger.core.entry import stage
-from tagger.core import quiet
 from tagger.core.folders import DataFolder, RunFolder
 from tagger.core.tags import load_dic, save_dic
+from tagger.data.stages import require_data_dir
 from tagger.train.config import GROUPS, TrainConfig, add_flags
 from tagger.train.dataset import load_examples, read_split, sample_table, split_ids, write_split
 from tagger.train.distributed import cluster_from_env, run_local_workers
@@ -53,6 +53,7 @@ def parse_args(argv=None):
                                      "RUN.replaced-<time>")
     quiet.add_verbosity(groups["Run"], "no progress bars: one line per epoch and the summary")
     args = cli.resolve(parser.parse_args(argv))
+    require_data_dir(args.data_dir)
     data = DataFolder(args.data_dir)
     if args.image_size is None:
         args.image_size = data.image_size
@@ -65,8 +66,18 @@ def parse_args(argv=None):
     return args
 
 
-SETTINGS_THAT_MAY_CHANGE = {"overwrite", "epochs", "patience", "cache_mb", "allow_empty_tags",
-                            "tfrecords"}
+# Settings that change how a run is carried out, not what it makes; a resumed run may also
+# change how long it trains.
+HOW_IT_RUNS = {"overwrite", "cache_mb", "allow_empty_tags", "tfrecords"}
+SETTINGS_THAT_MAY_CHANGE = HOW_IT_RUNS | {"epochs", "patience"}
+
+
+def changed_settings(args, run, may_change):
+    """The recorded settings of `run` that these `args` change, apart from `may_change`
+    (flags newer than the run pass)."""
+    before = run.settings
+    now = json.loads(json.dumps(cli.args_dict(args)))  # tuples read back as lists
+    return sorted(k for k in now if k not in may_change and before.get(k, now[k]) != now[k])
 
 
 def check_run(args):
@@ -78,14 +89,15 @@ def check_run(args):
     if args.overwrite:
         return True
     if run.trained:
+        changed = changed_settings(args, run, HOW_IT_RUNS) if run.args.exists() else []
+        if changed:  # a finished run is not trained further (docs/training.md)
+            cli.fail(f"{args.run} is already trained, with other settings ({', '.join(changed)}); "
+                     f"pass --overwrite to train it again, or --run to name another run")
         print(f"{args.run} is already trained ({run.model.name}); pass --overwrite to train "
               f"again or --run to name another run")
         return False
     if run.args.exists():
-        before = run.settings
-        now = json.loads(json.dumps(cli.args_dict(args)))  # tuples read back as lists
-        changed = sorted(k for k in now if k not in SETTINGS_THAT_MAY_CHANGE
-                         and before.get(k, now[k]) != now[k])  # flags newer than the run pass
+        changed = changed_settings(args, run, SETTINGS_THAT_MAY_CHANGE)
         if changed:
             cli.fail(f"{args.run} was started with other settings ({', '.join(changed)}); give the "
                      f"same command to resume, --overwrite to start over, or another --run")

@@ -213,3 +213,22 @@ def test_a_run_killed_after_its_last_resize_is_finished_without_resizing(data_di
     counts = run(data_dir, "--image-size", "40")
     assert counts["resized"] == 0 and counts["already done"] == 3
     assert {n: (data_dir / n).read_bytes() for n in expected} == expected
+
+
+def test_before_download_names_download_and_writes_nothing(data_dir, capsys):
+    make_downloaded(data_dir, [(1, "smile", None), (2, "smile", None)], ["smile"])
+    (data_dir / "images").rmdir()
+    before = sorted(p.name for p in data_dir.iterdir())
+    with pytest.raises(SystemExit) as stopped:
+        deal.main(["--data-dir", str(data_dir)])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: no downloaded thumbnails in {data_dir / 'images'}; run download.py first"
+    assert sorted(p.name for p in data_dir.iterdir()) == before  # no folders, no labels.csv
+
+
+def test_a_data_folder_that_does_not_exist_is_named(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        deal.main(["--data-dir", str(tmp_path / "dat")])
+    assert f"the data folder {tmp_path / 'dat'} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "dat").exists()
