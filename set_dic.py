@@ -24,7 +24,8 @@ def parse_args(argv=None):
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--min-count", type=cli.non_negative_int, default=120000,
                         help="keep tags on more than this many posts")
-    choice.add_argument("--top", type=cli.positive_int, default=None, help="keep the N most frequent tags")
+    choice.add_argument("--top", type=cli.positive_int, default=None,
+                        help="keep the N most frequent tags instead (default: off)")
     parser.add_argument("--exclude", nargs="*", default=[], metavar="TAG",
                         help="tags to leave out, e.g. translation_request")
     parser.add_argument("--limit", type=cli.non_negative_int, default=0, help="rows to read; 0 = all")
