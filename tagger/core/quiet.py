@@ -57,8 +57,7 @@ def without_log_lines():
         os.dup2(caught.fileno(), 2)
         try:
             yield
-        finally:
-            sys.stderr.flush()
+        finally:  # fd 2 first: a Ctrl-C in here must not leave it in the temporary file
             os.dup2(saved, 2)
             os.close(saved)
             caught.seek(0)
