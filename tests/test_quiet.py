@@ -65,3 +65,18 @@ def test_the_data_scripts_take_verbose_and_quiet_and_record_neither(tmp_path, ca
     assert "resized 4 images" in capsys.readouterr().out
     recorded = (data / "deal_args.json").read_text()
     assert '"quiet"' not in recorded and '"verbose"' not in recorded
+
+
+def test_a_dependencys_own_warning_is_filtered_by_name_not_all_warnings(monkeypatch):
+    import warnings
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        keep_quiet()
+        warnings.warn_explicit("In the future `np.object` will be defined as the corresponding "
+                               "NumPy scalar.", FutureWarning, "tf2onnx_lib.py", 21,
+                               module="keras.src.export.tf2onnx_lib")
+        warnings.warn_explicit("In the future `np.object` will be defined", FutureWarning,
+                               "train.py", 1, module="train")
+    assert [str(w.message) for w in seen] == ["In the future `np.object` will be defined"]
