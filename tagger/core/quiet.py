@@ -69,10 +69,12 @@ def without_log_lines():
 
 
 def add_verbosity(parser, quiet_help="no progress bar, only the summary line"):
-    """--verbose (TensorFlow's own log lines too) and --quiet (no progress bars)."""
+    """--verbose (TensorFlow's own log lines too) and, unless `quiet_help` is None (a script
+    with its own --quiet), --quiet."""
     parser.add_argument("--verbose", action="store_true",
                         help="also show TensorFlow's own log lines and dependencies' warnings")
-    parser.add_argument("--quiet", action="store_true", help=quiet_help)
+    if quiet_help is not None:
+        parser.add_argument("--quiet", action="store_true", help=quiet_help)
 
 
 def from_args(args):
