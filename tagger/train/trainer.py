@@ -149,7 +149,7 @@ def epochs(cfg, loop, train_batches, steps, val_ds, log, checkpoints, start, bes
         checkpoints.save(epoch + 1, best, wait, ckpt_dir)  # last: a kill before redoes the epoch
         print(epoch_line(epoch, cfg.epochs, logs), flush=True)
         if cfg.patience and wait >= cfg.patience:
-            print(f"stopping early: no better {cfg.monitor} for {wait} epochs", flush=True)
+            print(f"stopping early: no better {cfg.monitor} for {plural(wait, 'epoch')}", flush=True)
             break
 
 
