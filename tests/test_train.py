@@ -214,3 +214,12 @@ def test_help_keeps_the_examples_line_continuations(capsys):
         train.main(["--help"])
     out = capsys.readouterr().out
     assert "--model seed_cnn --loss softmax --lr 1e-4 \\\n" in out
+
+
+def test_quiet_draws_no_bar_in_a_terminal(tmp_path):
+    from terminal import Terminal
+
+    data = make_shapes_data(tmp_path / "data", n=12)
+    with Terminal("train.py", *train_args(data, tmp_path / "r", "--epochs", "1", "--quiet")) as term:
+        assert term.wait(180) == 0, term.output
+    assert "%|" not in term.output and re.search(r"^epoch 1/1: loss ", term.output, re.M)
