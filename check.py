@@ -13,7 +13,7 @@ Examples:
   python check.py --max-per-tag 0                   # validate and dedupe only
   python check.py --restore                         # undo the quarantine and the caps
 """
-from tagger.core import cli, locks
+from tagger.core import cli, locks, quiet
 from tagger.data.check_plan import (already_checked, carry_out, inspect_journalled, make_plan,
                                unfinished_plan)
 from tagger.data.checking import find_duplicates, gather
@@ -21,6 +21,7 @@ from tagger.core.entry import stage
 from tagger.core.folders import DataFolder
 from tagger.data.grouping import folder_tags, image_paths
 from tagger.core.progress import bar
+from tagger.data.stages import require_data_dir
 from tagger.data.removals import removed_entries, restore_capped, restore_quarantined
 
 
@@ -40,7 +41,9 @@ def parse_args(argv=None):
                         help="move the quarantined entries and the capped links back into "
                              "their tag folders (what --delete removed cannot come back), "
                              "then stop")
+    quiet.add_verbosity(parser)
     args = parser.parse_args(argv)
+    require_data_dir(args.data_dir)
     data = DataFolder(args.data_dir)
     recorded = data.image_size
     if args.image_size is None:
@@ -66,11 +69,12 @@ def restore(data):
 @stage
 def main(argv=None):
     args = parse_args(argv)
+    no_bar = quiet.from_args(args)[1]
     with locks.data_folder(args.data_dir):
-        return check(args)
+        return check(args, no_bar)
 
 
-def check(args):
+def check(args, no_bar=False):
     """Check, dedupe and cap the tag folders (main's work, with the data folder locked)."""
     data = DataFolder(args.data_dir)
     unfinished = unfinished_plan(data)
@@ -99,7 +103,7 @@ def check(args):
     except ValueError as exc:
         cli.fail(exc)
     pictures = gather(paths)
-    with bar(len(pictures), "check", "img") as progress:
+    with bar(len(pictures), "check", "img", disable=no_bar or None) as progress:
         reused = inspect_journalled(pictures, data.check_inspected, args.image_size,
                                     args.workers, lambda: progress.update(1))
     if reused:

@@ -12,7 +12,7 @@ Examples:
 """
 import os
 
-from tagger.core import cli
+from tagger.core import cli, quiet
 from tagger.data.dealing import Layout, link_done, make_plan, move_stale_folders
 from tagger.core import locks
 from tagger.core.entry import stage
@@ -23,6 +23,7 @@ from tagger.data.grouping import read_labels, run_jobs, write_labels
 from tagger.core.images import FITS
 from tagger.core.progress import bar
 from tagger.data.removals import removed_entries
+from tagger.data.stages import require_data_dir, require_downloaded
 from tagger.data.safebooru import CsvFormatError, open_csv, read_rows
 from tagger.core.tags import load_dic, tag_to_folder
 
@@ -39,7 +40,10 @@ def parse_args(argv=None):
     parser.add_argument("--limit", type=cli.non_negative_int, default=55000, help="rows to read; 0 = all")
     cli.add_workers(parser, cli.default_workers(), "processes")
     cli.add_overwrite(parser, "resize again images already done")
-    return cli.resolve(parser.parse_args(argv))
+    quiet.add_verbosity(parser)
+    args = cli.resolve(parser.parse_args(argv))
+    require_data_dir(args.data_dir)
+    return args
 
 
 def check_settings(data, args):
@@ -59,11 +63,12 @@ def check_settings(data, args):
 @stage
 def main(argv=None):
     args = parse_args(argv)
+    no_bar = quiet.from_args(args)[1]
     with locks.data_folder(args.data_dir):
-        return deal(args)
+        return deal(args, no_bar)
 
 
-def deal(args):
+def deal(args, no_bar=False):
     """Resize, label and link the images (main's work, with the data folder locked)."""
     try:
         open_csv(args.csv)[0].close()
@@ -76,6 +81,7 @@ def deal(args):
     images_dir = data.images
     layout = Layout(data, images_dir, existing_images(images_dir), args.image_size, args.fit,
                     args.overwrite)
+    require_downloaded(layout.images, labels, images_dir)  # before anything is written
     plan = make_plan(read_rows(args.csv, args.limit), dic, labels, removed_entries(data),
                      layout)
     counts, errors = plan.counts, plan.errors
@@ -85,7 +91,7 @@ def deal(args):
     data.resized.mkdir(parents=True, exist_ok=True)
     counts["relinked"] = link_done(plan.links)
     counts["relabelled"] = plan.relabelled
-    with bar(len(plan.jobs), "deal", "img") as progress:
+    with bar(len(plan.jobs), "deal", "img", disable=no_bar or None) as progress:
         def on_done(job, error):
             progress.update(1)
             counts["failed" if error else "resized"] += 1

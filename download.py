@@ -8,7 +8,7 @@ Examples:
 from collections import Counter
 from dataclasses import dataclass, field
 
-from tagger.core import cli, locks
+from tagger.core import cli, locks, quiet
 from tagger.core.entry import stage
 from tagger.core.folders import DataFolder
 from tagger.data.fetch import (ERROR_HEADER, LOOPBACK_WORKERS, POLITE_RPS, POLITE_WORKERS,
@@ -46,6 +46,7 @@ def parse_args(argv=None):
                              "down; 0 = never stop")
     parser.add_argument("--retry-failed", action="store_true",
                         help="retry only the posts listed in DATA_DIR/download_errors.csv")
+    quiet.add_verbosity(parser)
     args = cli.resolve(parser.parse_args(argv))
     recorded = DataFolder(args.data_dir).images
     if args.out is None:
@@ -128,9 +129,10 @@ def choose_pace(args):
 @stage
 def main(argv=None):
     args = parse_args(argv)
+    no_bar = quiet.from_args(args)[1]
     args.data_dir.mkdir(parents=True, exist_ok=True)  # so a first download holds its lock too
     with locks.data_folder(args.data_dir):
-        return download(args)
+        return download(args, no_bar)
 
 
 def previous_failures(errors_path):
@@ -141,7 +143,7 @@ def previous_failures(errors_path):
             and not e["reason"].startswith(("bad ", SERVER_DOWN))}
 
 
-def download(args):
+def download(args, no_bar=False):
     """Download the CSV rows' thumbnails (main's work, with the data folder locked)."""
     data = DataFolder(args.data_dir)
     before = previous_failures(data.download_errors)
@@ -155,7 +157,8 @@ def download(args):
                          max_bytes=args.max_bytes, max_rps=args.max_rps,
                          stop_after=args.stop_after)
     total = count_lines(args.csv)
-    tally = Tally(bar(min(total, args.limit) if args.limit else total, "download", "row"))
+    tally = Tally(bar(min(total, args.limit) if args.limit else total, "download", "row",
+                      disable=no_bar or None))
     posts = plan(read_rows(args.csv, args.limit), have, before, args.retry_failed, tally)
     downloader = Downloader(args.out, config, args.workers)
     # where deal.py and test.py will look, even after a kill: it names an empty folder at worst

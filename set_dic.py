@@ -5,7 +5,7 @@ Examples:
   python set_dic.py --min-count 500 --exclude translation_request comic
   python set_dic.py --top 100 --out my_dic.txt
 """
-from tagger.core import cli, locks
+from tagger.core import cli, locks, quiet
 from tagger.data.counting import choose_tags, count_tags
 from tagger.core.entry import stage
 from tagger.core.files import atomic_csv_writer, move_aside
@@ -24,13 +24,15 @@ def parse_args(argv=None):
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--min-count", type=cli.non_negative_int, default=120000,
                         help="keep tags on more than this many posts")
-    choice.add_argument("--top", type=cli.positive_int, default=None, help="keep the N most frequent tags")
+    choice.add_argument("--top", type=cli.positive_int, default=None,
+                        help="keep the N most frequent tags instead (default: off)")
     parser.add_argument("--exclude", nargs="*", default=[], metavar="TAG",
                         help="tags to leave out, e.g. translation_request")
     parser.add_argument("--limit", type=cli.non_negative_int, default=0, help="rows to read; 0 = all")
     cli.add_workers(parser, cli.default_workers(), "processes counting parts of the file")
     cli.add_overwrite(parser, "replace an existing dictionary that differs "
                               "(the old one is moved to DATA_DIR/replaced/)")
+    quiet.add_verbosity(parser)
     args = cli.resolve(parser.parse_args(argv))
     args.out = args.out or DataFolder(args.data_dir).dic
     return args
@@ -39,18 +41,20 @@ def parse_args(argv=None):
 @stage
 def main(argv=None):
     args = parse_args(argv)
+    no_bar = quiet.from_args(args)[1]
     with locks.data_folder(args.data_dir):
-        return count_and_choose(args)
+        return count_and_choose(args, no_bar)
 
 
-def count_and_choose(args):
+def count_and_choose(args, no_bar=False):
     """Count the tags and write the dictionary (main's work, with the data folder locked)."""
     try:
         open_csv(args.csv)[0].close()
     except CsvFormatError as exc:
         cli.fail(exc)
     total = count_lines(args.csv)
-    with bar(min(total, args.limit) if args.limit else total, "count tags", "row") as progress:
+    with bar(min(total, args.limit) if args.limit else total, "count tags", "row",
+             disable=no_bar or None) as progress:
         counts, bad, rows = count_tags(args.csv, args.limit, progress.update, args.workers)
     tags = choose_tags(counts, args.min_count, args.top, args.exclude)
     if not tags:

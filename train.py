@@ -1,4 +1,4 @@
-"""Train the tagger on the images check.py left in DATA_DIR/anime_images.
+r"""Train the tagger on the images check.py left in DATA_DIR/anime_images.
 
 Writes RUN/: model.keras (best validation epoch), dic.txt, args.json, split.csv,
 history.csv, thresholds.csv, logs/ for TensorBoard and checkpoints/ to resume from.
@@ -27,10 +27,11 @@ import time
 
 import numpy as np
 
-from tagger.core import cli, locks
+from tagger.core import cli, locks, quiet
 from tagger.core.entry import stage
 from tagger.core.folders import DataFolder, RunFolder
 from tagger.core.tags import load_dic, save_dic
+from tagger.data.stages import require_data_dir
 from tagger.train.config import GROUPS, TrainConfig, add_flags
 from tagger.train.dataset import load_examples, read_split, sample_table, split_ids, write_split
 from tagger.train.distributed import cluster_from_env, run_local_workers
@@ -50,7 +51,9 @@ def parse_args(argv=None):
     cli.add_seed(groups["Run"])
     cli.add_overwrite(groups["Run"], "start over; the old run folder is moved to "
                                      "RUN.replaced-<time>")
+    quiet.add_verbosity(groups["Run"], "no progress bars: one line per epoch and the summary")
     args = cli.resolve(parser.parse_args(argv))
+    require_data_dir(args.data_dir)
     data = DataFolder(args.data_dir)
     if args.image_size is None:
         args.image_size = data.image_size
@@ -63,8 +66,18 @@ def parse_args(argv=None):
     return args
 
 
-SETTINGS_THAT_MAY_CHANGE = {"overwrite", "epochs", "patience", "cache_mb", "allow_empty_tags",
-                            "tfrecords"}
+# Settings that change how a run is carried out, not what it makes; a resumed run may also
+# change how long it trains.
+HOW_IT_RUNS = {"overwrite", "cache_mb", "allow_empty_tags", "tfrecords"}
+SETTINGS_THAT_MAY_CHANGE = HOW_IT_RUNS | {"epochs", "patience"}
+
+
+def changed_settings(args, run, may_change):
+    """The recorded settings of `run` that these `args` change, apart from `may_change`
+    (flags newer than the run pass)."""
+    before = run.settings
+    now = json.loads(json.dumps(cli.args_dict(args)))  # tuples read back as lists
+    return sorted(k for k in now if k not in may_change and before.get(k, now[k]) != now[k])
 
 
 def check_run(args):
@@ -76,14 +89,15 @@ def check_run(args):
     if args.overwrite:
         return True
     if run.trained:
+        changed = changed_settings(args, run, HOW_IT_RUNS) if run.args.exists() else []
+        if changed:  # a finished run is not trained further (docs/training.md)
+            cli.fail(f"{args.run} is already trained, with other settings ({', '.join(changed)}); "
+                     f"pass --overwrite to train it again, or --run to name another run")
         print(f"{args.run} is already trained ({run.model.name}); pass --overwrite to train "
               f"again or --run to name another run")
         return False
     if run.args.exists():
-        before = run.settings
-        now = json.loads(json.dumps(cli.args_dict(args)))  # tuples read back as lists
-        changed = sorted(k for k in now if k not in SETTINGS_THAT_MAY_CHANGE
-                         and before.get(k, now[k]) != now[k])  # flags newer than the run pass
+        changed = changed_settings(args, run, SETTINGS_THAT_MAY_CHANGE)
         if changed:
             cli.fail(f"{args.run} was started with other settings ({', '.join(changed)}); give the "
                      f"same command to resume, --overwrite to start over, or another --run")
@@ -141,7 +155,9 @@ def split_examples(args, examples):
 @stage
 def main(argv=None):
     args = parse_args(argv)
-    local_workers = vars(args).pop("local_workers")  # how to launch, not how the run is made
+    # how to launch and what to print, not how the run is made
+    local_workers = vars(args).pop("local_workers")
+    loading, no_bars = quiet.from_args(args)
     if local_workers > 1:
         argv = list(sys.argv[1:] if argv is None else argv)
         code = run_local_workers(__file__, [*argv, "--local-workers", "0"], local_workers)
@@ -155,11 +171,12 @@ def main(argv=None):
         cli.fail(exc)
     # the chief holds the run folder's lock; the other workers of its cluster share the run
     with locks.run_folder(args.run) if cluster.is_chief else contextlib.nullcontext():
-        return train(args, cluster)
+        return train(args, cluster, loading, no_bars)
 
 
-def train(args, cluster):
-    """Train the run (main's work, with the run folder locked by the chief)."""
+def train(args, cluster, loading, no_bars=False):
+    """Train the run (main's work, with the run folder locked by the chief); `loading`: the
+    context to import TensorFlow in (tagger.core.quiet), `no_bars`: --quiet."""
     if not check_run(args):
         return None
     try:
@@ -178,9 +195,10 @@ def train(args, cluster):
     start_run(args, tags, cluster.is_chief)  # the inputs are sound: only now is anything written
     if cluster.is_chief:
         write_split(RunFolder(args.run).split, split)
-    from tagger.train.trainer import fit_and_finish  # TensorFlow loads only once the inputs are sound
+    with loading:  # TensorFlow loads only once the inputs are sound
+        from tagger.train.trainer import fit_and_finish
 
-    return fit_and_finish(TrainConfig.from_args(args), tags, parts, cluster)
+    return fit_and_finish(TrainConfig.from_args(args), tags, parts, cluster, no_bars)
 
 
 if __name__ == "__main__":

@@ -151,3 +151,12 @@ def test_an_empty_tree_says_to_run_deal_first(data_dir, capsys):
     with pytest.raises(SystemExit) as exc:
         run(data_dir)
     assert exc.value.code == 2 and "run deal.py first" in capsys.readouterr().err
+
+
+def test_a_data_folder_that_does_not_exist_is_named(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        check.main(["--data-dir", str(tmp_path / "dat")])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"the data folder {tmp_path / 'dat'} does not exist; check --data-dir" in err
+    assert "deal.py" not in err and not (tmp_path / "dat").exists()

@@ -197,7 +197,8 @@ def test_deleted_outputs_are_made_again(data_dir):
 
 def test_a_run_that_made_nothing_records_no_size(data_dir):
     make_downloaded(data_dir, [(i, "smile", None) for i in (1, 2)], ["smile"])  # not downloaded
-    assert run(data_dir, "--image-size", "64")["resized"] == 0
+    with pytest.raises(SystemExit):  # nothing to resize: it names download.py
+        run(data_dir, "--image-size", "64")
     assert not (data_dir / "deal_args.json").exists()
     (data_dir / "images" / "1.jpg").write_bytes(image_bytes())
     assert run(data_dir, "--image-size", "100")["resized"] == 1  # not refused for "64"
@@ -213,3 +214,22 @@ def test_a_run_killed_after_its_last_resize_is_finished_without_resizing(data_di
     counts = run(data_dir, "--image-size", "40")
     assert counts["resized"] == 0 and counts["already done"] == 3
     assert {n: (data_dir / n).read_bytes() for n in expected} == expected
+
+
+def test_before_download_names_download_and_writes_nothing(data_dir, capsys):
+    make_downloaded(data_dir, [(1, "smile", None), (2, "smile", None)], ["smile"])
+    (data_dir / "images").rmdir()
+    before = sorted(p.name for p in data_dir.iterdir())
+    with pytest.raises(SystemExit) as stopped:
+        deal.main(["--data-dir", str(data_dir)])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: no downloaded thumbnails in {data_dir / 'images'}; run download.py first"
+    assert sorted(p.name for p in data_dir.iterdir()) == before  # no folders, no labels.csv
+
+
+def test_a_data_folder_that_does_not_exist_is_named(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        deal.main(["--data-dir", str(tmp_path / "dat")])
+    assert f"the data folder {tmp_path / 'dat'} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "dat").exists()

@@ -117,3 +117,13 @@ def test_a_killed_worker_and_the_same_commands_again_resume_the_cluster(tmp_path
     assert "resuming after epoch" in outputs[0]
     assert [int(r["epoch"]) for r in csv.DictReader(open(history))] == list(range(5))
     assert (run / "model.keras").exists() and not (run / "checkpoints").exists()
+
+
+def test_where_training_runs_is_said_in_words():
+    from tagger.train.distributed import Cluster, describe_devices
+
+    assert describe_devices([], False) == "on the CPU (no GPU found)"
+    assert describe_devices(["NVIDIA H200"], True) == "on a GPU (NVIDIA H200), mixed precision"
+    assert describe_devices(["NVIDIA H200"] * 2, True) == "on 2 GPUs (NVIDIA H200), mixed precision"
+    two = Cluster(("127.0.0.1:1", "127.0.0.1:2"), 0)
+    assert describe_devices([], False, two, 2) == "on 2 workers (2 replicas)"

@@ -53,7 +53,7 @@ def a_file_and_a_csv(tmp_path, monkeypatch):
     ("draw", ["pic.png", "--run", "afile"], "afile/model.keras not found"),
     ("download", ["--csv", "folder.csv"], "folder.csv is a folder, not a CSV file"),
     ("set_dic", ["--csv", "folder.csv"], "folder.csv is a folder, not a CSV file"),
-    ("deal", ["--csv", "folder.csv"], "folder.csv is a folder, not a CSV file"),
+    ("deal", ["--csv", "folder.csv", "--data-dir", "."], "folder.csv is a folder, not a CSV file"),
 ])
 def test_ordinary_os_mistakes_are_one_clear_line(name, argv, says, a_file_and_a_csv, capsys):
     script = importlib.import_module(name)

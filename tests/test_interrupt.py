@@ -2,6 +2,7 @@
 seconds, keeps what it has done, prints one line and exits 130, with no traceback from it or
 from its worker processes."""
 import os
+import re
 import time
 
 from conftest import image_bytes, make_downloaded, make_shapes_data, read_csv, write_csv
@@ -101,3 +102,13 @@ def test_train_stops_between_steps_and_keeps_its_checkpoint(tmp_path):
         assert_stopped(term, term.ctrl_c(), within=20)
     assert len(read_csv(run / "history.csv")) >= 1  # the finished epochs are kept
     assert (run / "checkpoints").is_dir()  # and the same command resumes from them
+
+
+def test_train_stopped_while_tensorflow_loads_prints_only_the_stopped_line(tmp_path):
+    data = make_shapes_data(tmp_path / "data", n=12)
+    with Terminal("train.py", "--data-dir", data, "--run", tmp_path / "r", "--epochs", "1",
+                  "--batch-size", "8") as term:
+        time.sleep(1)  # TensorFlow takes about 3 s to import here
+        assert_stopped(term, term.ctrl_c(), within=20)
+    shown = re.sub(r"\x1b\[[0-9;]*[A-Za-z]|\^C", "", term.output).strip()
+    assert shown == STOPPED, term.output

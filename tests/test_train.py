@@ -1,5 +1,6 @@
 """train.py: the run folder, the split, both objectives, and resuming after a kill."""
 import csv
+import re
 import os
 import signal
 import subprocess
@@ -161,3 +162,64 @@ def test_a_failed_attempt_records_nothing_that_blocks_the_next(tmp_path, capsys)
     make_shapes_data(data, n=12)
     train.main(train_args(data, run, "--epochs", "1"))  # other settings, not refused
     assert (run / "model.keras").is_file()
+
+
+def test_each_epoch_shows_a_bar_then_one_short_line(tmp_path):
+    """In a terminal: the bar moves inside the epoch (batches, images/s, running loss), then
+    the epoch ends in one line of the numbers a person reads."""
+    from terminal import Terminal
+
+    data = make_shapes_data(tmp_path / "data", n=100)  # 80 batches of one image
+    with Terminal("train.py", *train_args(data, tmp_path / "r", "--epochs", "1",
+                                          "--batch-size", "1")) as term:
+        assert term.wait(180) == 0, term.output
+    out = re.sub(r"\r *\r", "\n", term.output.replace("\r\n", "\n"))  # a cleared bar
+    summary = re.search(r"^epoch 1/1: loss [\d.]+, val loss [\d.]+, val PR-AUC [\d.]+, "
+                        r"val F1 [\d.]+ \([\d.]+ s\)$", out, re.M)
+    assert summary, out
+    before = out[:summary.start()]
+    drawn = re.findall(r"epoch 1/1:\s+\d+%[^\r\n]*?\| *(\d+)/80 [^\r\n]*?images/s, loss [\d.]+",
+                       before)
+    assert len(set(drawn)) > 2, out  # moving within the epoch, before its line
+    assert "learning_rate" not in out and "trained 1 epoch in" in out
+
+
+def test_a_data_folder_that_does_not_exist_is_named(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        train.main(train_args(tmp_path / "dat", tmp_path / "r"))
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"the data folder {tmp_path / 'dat'} does not exist; check --data-dir" in err
+    assert "set_dic.py" not in err and not (tmp_path / "r").exists()
+
+
+def test_a_finished_run_asked_for_other_settings_is_refused_in_one_line(tmp_path, capsys):
+    data = make_shapes_data(tmp_path / "data", n=12)
+    run = tmp_path / "runs" / "r"
+    train.main(train_args(data, run, "--epochs", "1"))
+    capsys.readouterr()
+    for flags in (["--lr", "0.5"], ["--epochs", "3"]):
+        with pytest.raises(SystemExit) as stopped:
+            train.main(train_args(data, run, "--epochs", "1", *flags))
+        assert stopped.value.code == 2
+        out, err = capsys.readouterr()
+        assert not out and len(err.splitlines()) == 1, err
+        assert f"{run} is already trained, with other settings ({flags[0][2:]})" in err
+    train.main(train_args(data, run, "--epochs", "1", "--cache-mb", "0"))  # how, not what
+    assert "is already trained" in capsys.readouterr().out
+
+
+def test_help_keeps_the_examples_line_continuations(capsys):
+    with pytest.raises(SystemExit):
+        train.main(["--help"])
+    out = capsys.readouterr().out
+    assert "--model seed_cnn --loss softmax --lr 1e-4 \\\n" in out
+
+
+def test_quiet_draws_no_bar_in_a_terminal(tmp_path):
+    from terminal import Terminal
+
+    data = make_shapes_data(tmp_path / "data", n=12)
+    with Terminal("train.py", *train_args(data, tmp_path / "r", "--epochs", "1", "--quiet")) as term:
+        assert term.wait(180) == 0, term.output
+    assert "%|" not in term.output and re.search(r"^epoch 1/1: loss ", term.output, re.M)

@@ -2,10 +2,11 @@
 from tqdm.auto import tqdm
 
 
-def bar(total=None, desc="", unit="it", disable=None):
-    """A tqdm bar with rate and ETA, written to stderr."""
+def bar(total=None, desc="", unit="it", disable=None, leave=True):
+    """A tqdm bar with rate and ETA, written to stderr (drawn only on a terminal unless
+    `disable` says otherwise; `leave=False` clears it when done)."""
     return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, smoothing=0.05,
-                disable=disable, unit_scale=False)
+                disable=disable, unit_scale=False, leave=leave)
 
 
 def count_lines(path):

@@ -65,16 +65,31 @@ def cluster_from_env(environ=None):
 
 def choose_strategy(cluster, mixed_precision="auto"):
     """MultiWorkerMirroredStrategy in a cluster, MirroredStrategy over local GPUs, else the
-    default (one device); mixed precision on GPUs by default. Returns (strategy, GPUs here)."""
+    default (one device); mixed precision on GPUs by default. Returns (strategy, the names of
+    this machine's GPUs)."""
     import keras
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
     if mixed_precision == "on" or (mixed_precision == "auto" and gpus):
         keras.mixed_precision.set_global_policy("mixed_float16")
+    names = [tf.config.experimental.get_device_details(g).get("device_name", "GPU") for g in gpus]
     if cluster.is_multi_worker:
-        return tf.distribute.MultiWorkerMirroredStrategy(), len(gpus)
-    return (tf.distribute.MirroredStrategy() if gpus else tf.distribute.get_strategy()), len(gpus)
+        return tf.distribute.MultiWorkerMirroredStrategy(), names
+    return (tf.distribute.MirroredStrategy() if gpus else tf.distribute.get_strategy()), names
+
+
+def describe_devices(gpu_names, mixed_precision, cluster=None, replicas=1):
+    """Where training runs, as a person says it: "on the CPU (no GPU found)", "on 2 GPUs
+    (NVIDIA H200), mixed precision", "on 2 workers (2 replicas)"."""
+    if cluster is not None and cluster.is_multi_worker:
+        where = f"on {cluster.num_workers} workers ({replicas} replicas)"
+    elif gpu_names:
+        count = "a GPU" if len(gpu_names) == 1 else f"{len(gpu_names)} GPUs"
+        where = f"on {count} ({', '.join(sorted(set(gpu_names)))})"
+    else:
+        where = "on the CPU (no GPU found)"
+    return where + (", mixed precision" if mixed_precision else "")
 
 
 def barrier(strategy, cluster):

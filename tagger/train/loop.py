@@ -4,6 +4,8 @@ Keras's model.fit cannot train under MultiWorkerMirroredStrategy with Keras 3 (k
 issue 20585), so train.py runs its own steps with strategy.run, as TensorFlow's custom-loop
 guides do, on every kind of machine: one path, tested on one worker and on two.
 """
+import time
+
 import keras
 import numpy as np
 
@@ -76,14 +78,21 @@ class Loop:
         return val_step
 
     def train_epoch(self, iterator, steps, bar=None):
-        """Run `steps` training steps; return the epoch's training logs."""
+        """Run `steps` training steps; return the epoch's training logs. A tqdm `bar` counts
+        the batches and shows images per second and the epoch's running loss."""
         for metric in self.train_metrics:
             metric.reset_state()
-        for _ in range(steps):
-            loss = self._train_step(iterator)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{float(loss):.4f}", refresh=False)
+        for step in range(steps):
+            self._train_step(iterator)
+            if bar is None or bar.disable:
+                continue
+            if step == 0:  # the rate counts from here: the first step also traces the graph
+                first = time.perf_counter()
+            else:
+                rate = f"{step * self.global_batch / (time.perf_counter() - first):,.0f}"
+                loss = float(self.train_metrics[0].result())
+                bar.set_postfix_str(f"{rate} images/s, loss {loss:.4f}", refresh=False)
+            bar.update(1)
         return self._results(self.train_metrics, "")
 
     def evaluate(self, dataset):

@@ -87,6 +87,20 @@ def rewrite_history(path, rows):
         writer.writerows({k: (int(v) if k == "epoch" else v) for k, v in r.items()} for r in rows)
 
 
+# The numbers a person reads at the end of an epoch, in this order (history.csv and
+# TensorBoard keep the rest). val PR-AUC is Keras's interpolated area per tag, averaged: close
+# to, but not the same number as, the mAP that train.py's last line reports.
+EPOCH_LINE = (("loss", "loss"), ("val_loss", "val loss"), ("val_pr_auc", "val PR-AUC"),
+              ("val_f1", "val F1"), ("val_accuracy", "val accuracy"))
+
+
+def epoch_line(epoch, epochs, logs):
+    """'epoch 3/30: loss 0.2514, val loss 0.2701, val PR-AUC 0.612, val F1 0.548 (41.2 s)'."""
+    numbers = ", ".join(f"{name} {logs[key]:.4f}" if "loss" in key else f"{name} {logs[key]:.3f}"
+                        for key, name in EPOCH_LINE if key in logs)
+    return f"epoch {epoch + 1}/{epochs}: {numbers} ({logs['seconds']:.1f} s)"
+
+
 def best_so_far(history, monitor):
     """(best value, epochs since it) of `monitor` in earlier history, or (None, 0)."""
     values = [r[monitor] for r in history if monitor in r]

@@ -7,14 +7,14 @@ import numpy as np
 
 from ..core.files import atomic_csv_writer, atomic_path
 from ..core.folders import RunFolder
-from ..core.progress import bar
+from ..core.progress import bar, plural
 from . import metrics
 from .dataset import InputSpec, fits_in_memory, make_dataset, sample_table
-from .distributed import barrier, choose_strategy, write_dir
+from .distributed import barrier, choose_strategy, describe_devices, write_dir
 from .loop import Checkpoints, Loop
 from .model import build_model
-from .recipe import (RunLog, best_so_far, is_better, learning_rate_schedule, read_history,
-                     rewrite_history)
+from .recipe import (RunLog, best_so_far, epoch_line, is_better, learning_rate_schedule,
+                     read_history, rewrite_history)
 from .records import existing_records, record_dataset, write_records
 
 
@@ -86,11 +86,12 @@ def build(cfg, n_tags, strategy, total_steps, warmup_steps):
     return model, optimizer
 
 
-def fit(cfg, tags, parts, cluster):
-    """Train (every worker of a cluster runs this); return (seconds spent here, strategy)."""
+def fit(cfg, tags, parts, cluster, quiet=False):
+    """Train (every worker of a cluster runs this); return (seconds spent here, strategy).
+    `quiet`: no progress bar inside the epochs."""
     run = RunFolder(cfg.run)
     keras.utils.set_random_seed(cfg.seed)
-    strategy, n_gpus = choose_strategy(cluster, cfg.mixed_precision)
+    strategy, gpu_names = choose_strategy(cluster, cfg.mixed_precision)
     barrier(strategy, cluster)  # every worker is here: the chief's --overwrite is done
     train_batches, steps, val_ds = datasets(cfg, parts, strategy, cluster)
     model, optimizer = build(cfg, len(tags), strategy, steps * cfg.epochs,
@@ -100,17 +101,16 @@ def fit(cfg, tags, parts, cluster):
     checkpoints = Checkpoints(run.checkpoints, model, optimizer)
     start, best, wait = checkpoints.restore()
     log = run_log(cfg, model, tags, parts["val"], start) if cluster.is_chief else None
-    where = f"{n_gpus} GPU(s)" if n_gpus else "the CPU"
-    if cluster.is_multi_worker:
-        where = f"{cluster.num_workers} workers ({strategy.num_replicas_in_sync} replicas)"
+    where = describe_devices(gpu_names, keras.mixed_precision.global_policy().name ==
+                             "mixed_float16", cluster, strategy.num_replicas_in_sync)
     print(f"training {cfg.model} ({model.count_params():,} weights, {cfg.loss}) on "
-          f"{len(parts['train'].ids):,} images, validating on {len(parts['val'].ids):,}, "
-          f"on {where}" + (f"; resuming after epoch {start}" if start else ""), flush=True)
+          f"{plural(len(parts['train'].ids), 'image')}, validating on {len(parts['val'].ids):,}, "
+          f"{where}" + (f"; resuming after epoch {start}" if start else ""), flush=True)
     t0 = time.time()
     with write_dir(run.checkpoints, cluster) as ckpt_dir, \
             write_dir(run.best, cluster) as best_path:
         epochs(cfg, loop, train_batches, steps, val_ds, log, checkpoints, start,
-               (best, wait), (ckpt_dir, best_path))
+               (best, wait), (ckpt_dir, best_path), quiet)
     return time.time() - t0, strategy
 
 
@@ -122,15 +122,18 @@ def run_log(cfg, model, tags, val, start):
         val.paths, val.labels, input_spec(cfg, 8, cache=False))))
 
 
-def epochs(cfg, loop, train_batches, steps, val_ds, log, checkpoints, start, best_wait, paths):
-    """The epoch loop: train, validate, keep the best model, record, checkpoint, stop early."""
+def epochs(cfg, loop, train_batches, steps, val_ds, log, checkpoints, start, best_wait, paths,
+           quiet=False):
+    """The epoch loop: train (with a progress bar on a terminal unless `quiet`), validate,
+    keep the best model, record, checkpoint, print one line, stop early."""
     best, wait = best_wait
     ckpt_dir, best_path = paths
     if cfg.patience and wait >= cfg.patience:
         return  # it had stopped early before a kill cut finish() short: nothing more to train
     for epoch in range(start, cfg.epochs):
         t0 = time.time()
-        with bar(steps, f"epoch {epoch + 1}/{cfg.epochs}", "step") as progress:
+        with bar(steps, f"epoch {epoch + 1}/{cfg.epochs}", "batch", disable=True if quiet else None,
+                 leave=False) as progress:
             logs = loop.train_epoch(train_batches, steps, progress)
         logs.update(loop.evaluate(val_ds))
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(loop.optimizer.learning_rate))
@@ -144,10 +147,9 @@ def epochs(cfg, loop, train_batches, steps, val_ds, log, checkpoints, start, bes
         if log is not None:
             log.epoch(epoch, logs)
         checkpoints.save(epoch + 1, best, wait, ckpt_dir)  # last: a kill before redoes the epoch
-        print(f"epoch {epoch + 1}/{cfg.epochs}: " + ", ".join(
-            f"{k} {v:.4g}" for k, v in logs.items()), flush=True)
+        print(epoch_line(epoch, cfg.epochs, logs), flush=True)
         if cfg.patience and wait >= cfg.patience:
-            print(f"stopping early: no better {cfg.monitor} for {wait} epochs", flush=True)
+            print(f"stopping early: no better {cfg.monitor} for {plural(wait, 'epoch')}", flush=True)
             break
 
 
@@ -166,9 +168,10 @@ def finish(cfg, tags, parts):
     return metrics.summary(val.labels, scores, thresholds)
 
 
-def fit_and_finish(cfg, tags, parts, cluster):
-    """train.py's work once the data is known to be sound; only the chief writes the results."""
-    seconds, strategy = fit(cfg, tags, parts, cluster)
+def fit_and_finish(cfg, tags, parts, cluster, quiet=False):
+    """train.py's work once the data is known to be sound; only the chief writes the results.
+    `quiet`: no progress bar inside the epochs."""
+    seconds, strategy = fit(cfg, tags, parts, cluster, quiet)
     report = finish(cfg, tags, parts) if cluster.is_chief else None
     barrier(strategy, cluster)  # the others stay until the chief is done, so it sees no crash
     if not cluster.is_chief:
@@ -178,7 +181,7 @@ def fit_and_finish(cfg, tags, parts, cluster):
     history = read_history(run.history)
     best_value, _ = best_so_far(history, cfg.monitor)
     total = sum(r.get("seconds", 0) for r in history) / 60
-    print(f"trained {len(history)} epochs in {total:.1f} min ({seconds / 60:.1f} this session); best "
+    print(f"trained {plural(len(history), 'epoch')} in {total:.1f} min ({seconds / 60:.1f} this session); best "
           f"{cfg.monitor} {best_value:.4f}; validation mAP {report['map']:.3f}, micro F1 "
           f"{report['tuned_micro_f1']:.3f} at tuned thresholds; wrote {run.model}")
     return report
