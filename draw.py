@@ -36,8 +36,6 @@ def parse_args(argv=None):
                         help="also write <stem>.json: every tag's score")
     parser.add_argument("--max-side", type=cli.positive_int, default=1600,
                         help="longest side of a drawn picture, px; larger pictures are shrunk")
-    parser.add_argument("--max-pixels", type=cli.non_negative_int, default=None,
-                        help="refuse larger pictures (default: Pillow's limit); 0 = no limit")
     cli.add_overwrite(parser, "draw again pictures whose outputs exist (old ones backed up)")
     cli.add_decoding(parser, "decoding and drawing processes; 0 = this one", batch_size=32)
     return parser.parse_args(argv)
@@ -73,7 +71,7 @@ def draw_all(args, plan, writer, tmp):
     drawing, failed, drawn = collections.deque(), [], 0
     try:
         with TaggingSession(args.model or args.run, choice, decoding,
-                            "--threshold or --top-k") as session, \
+                            "--threshold or --top-k", args.verbose) as session, \
                 bar(len(plan.todo), "draw", "pic") as progress:
             session.start(plan.todo)
             tagger = session.load()

@@ -17,7 +17,7 @@ Examples:
   python export.py runs/tagger --format onnx --out tagger-onnx
   python export.py runs/tagger --format litert --overwrite        # old export moved aside
 """
-from tagger.core import cli
+from tagger.core import cli, quiet
 from tagger.core.entry import stage
 from tagger.export.formats import FORMATS
 
@@ -26,6 +26,7 @@ def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
     parser.add_argument("run", type=cli.Path, help="trained run folder (with model.keras)")
     parser.add_argument("--format", choices=FORMATS, required=True, help="what to write")
+    quiet.add_verbosity(parser, quiet_help=None)
     parser.add_argument("--out", type=cli.Path, default=None,
                         help="export folder (default: RUN/export/FORMAT); one that exists must "
                              "be empty or hold an earlier export")
@@ -55,8 +56,9 @@ def main(argv=None):
                  f"it (pip install -r requirements.txt)")
 
     try:
-        result = export_run(args.run, args.format, args.out, args.thresholds,
-                            args.tool_threshold, args.overwrite, args.resize)
+        with quiet.keep_quiet(args.verbose):  # TensorFlow loads with the run
+            result = export_run(args.run, args.format, args.out, args.thresholds,
+                                args.tool_threshold, args.overwrite, args.resize)
     except (OSError, ValueError) as exc:
         cli.fail(exc)
     moved = f"; the earlier export is now {result.replaced}" if result.replaced else ""

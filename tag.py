@@ -47,8 +47,6 @@ def parse_args(argv=None):
                         help="also write every tag's score per picture to this .csv or .jsonl")
     parser.add_argument("--top-tags", type=cli.non_negative_int, default=15,
                         help="rows of the most-frequent-tags table at the end; 0 = none")
-    parser.add_argument("--max-pixels", type=cli.non_negative_int, default=None,
-                        help="refuse larger pictures (default: Pillow's limit); 0 = no limit")
     cli.add_decoding(parser, "decoding processes; 0 = in this process", batch_size=64)
     args = parser.parse_args(argv)
     try:
@@ -86,7 +84,8 @@ def tag_all(args, plan, style, writer, state):
     decoding = Decoding(args.workers, args.batch_size, reduced=not args.full_decode,
                         max_pixels=args.max_pixels)
     try:
-        with TaggingSession(args.model or args.run, Choice(args.threshold), decoding) as session, \
+        with TaggingSession(args.model or args.run, Choice(args.threshold), decoding,
+                            verbose=args.verbose) as session, \
                 bar(len(plan.todo), "tag", "pic") as progress:
             session.start(plan.todo)
             tagger = session.load()

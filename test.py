@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from tagger.core import cli, locks
+from tagger.core import cli, locks, quiet
 from tagger.core.entry import stage
 from tagger.core.folders import RunFolder
 from tagger.core.progress import bar
@@ -44,6 +44,7 @@ def parse_args(argv=None):
                         help="score per correct top-k tag, capped at 1.0 per image")
     parser.add_argument("--batch-size", type=cli.positive_int, default=256, help="images per predict call")
     parser.add_argument("--quiet", action="store_true", help="no line per image")
+    quiet.add_verbosity(parser, quiet_help=None)
     return parser.parse_args(argv)
 
 
@@ -62,7 +63,8 @@ def evaluate(args):
     source = args.model or args.run
     decoding = Decoding(cli.default_workers(), args.batch_size, reduced=False)
     try:
-        with TaggingSession(source, Choice(top_k=args.top_k), decoding) as session:
+        with TaggingSession(source, Choice(top_k=args.top_k), decoding,
+                            verbose=args.verbose) as session:
             tagger = session.load()
             held, scores = score_held_out(args, session, tagger, source)
     except (*FAILURES, OSError, CsvFormatError, ValueError) as exc:

@@ -51,4 +51,4 @@ def test_train_refuses_bad_settings_without_the_heavy_libraries(tmp_path):
 def test_help_reads_as_a_person_writes(script, tmp_path):
     out = run_blocked(script, "--help", cwd=tmp_path).stdout
     assert "(default: )" not in out and "(default: None)" not in out
-    assert "(the default) (default:" not in out
+    assert "(the default) (default:" not in out and "(default: False)" not in out

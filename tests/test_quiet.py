@@ -80,3 +80,20 @@ def test_a_dependencys_own_warning_is_filtered_by_name_not_all_warnings(monkeypa
         warnings.warn_explicit("In the future `np.object` will be defined", FutureWarning,
                                "train.py", 1, module="train")
     assert [str(w.message) for w in seen] == ["In the future `np.object` will be defined"]
+
+
+def test_the_tagging_scripts_print_no_tensorflow_line_on_a_keras_run(trained, tmp_path):
+    from conftest import shape_image
+    import numpy as np
+
+    _, run = trained
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    (pics / "a.png").write_bytes(shape_image(np.random.default_rng(3), "red", "circle"))
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    for argv in (["tag.py", str(pics)], ["draw.py", str(pics), "--out", str(tmp_path / "d")],
+                 ["test.py", "--min-common", "0", "--quiet"]):
+        done = subprocess.run([sys.executable, str(ROOT / argv[0]), *argv[1:], "--run", str(run)],
+                              capture_output=True, text=True, env=env, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+        assert not [line for line in done.stderr.splitlines() if TF_LOG.search(line)], done.stderr

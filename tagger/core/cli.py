@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .entry import describe_os_error
 from .folders import DEFAULT_IMAGE_SIZE, DataFolder, write_json
+from .quiet import add_verbosity
 
 
 
@@ -16,6 +17,10 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
         text = action.help or ""
         if "(default" in text or action.default is argparse.SUPPRESS or not action.option_strings:
             return text
+        if action.nargs == 0 and not isinstance(action, argparse.BooleanOptionalAction):
+            return text  # a switch: off unless given
+        if action.default in (None, ""):
+            return text  # nothing to show; the help says what happens without it
         return text + " (default: %(default)s)"
 
 
@@ -165,4 +170,7 @@ def add_decoding(parser, workers_what, batch_size):
     add_workers(parser, default_workers(), workers_what, zero_ok=True)
     parser.add_argument("--batch-size", type=positive_int, default=batch_size,
                         help="pictures per network call")
+    parser.add_argument("--max-pixels", type=non_negative_int, default=None,
+                        help="refuse larger pictures (default: Pillow's limit); 0 = no limit")
     parser.add_argument("--quiet", action="store_true", help="no line per picture")
+    add_verbosity(parser, quiet_help=None)

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..core.entry import describe_os_error
 from ..core.folders import RunFolder
+from ..core.quiet import keep_quiet
 from . import backends
 from .decoding import DecodeStream, WorkerDied, open_pool
 
@@ -128,8 +129,10 @@ def peek_input(path):
 class TaggingSession:
     """A tagger and the worker processes that decode pictures for it."""
 
-    def __init__(self, source, choice=Choice(), decoding=Decoding(), alternatives="--threshold"):
+    def __init__(self, source, choice=Choice(), decoding=Decoding(), alternatives="--threshold",
+                 verbose=False):
         self.source, self.choice, self.decoding = Path(source), choice, decoding
+        self.verbose = verbose  # TensorFlow's own log lines while the model loads
         self.alternatives = alternatives  # named in the error for missing tuned thresholds
         self.pool, self.paths, self.stream, self.tagger, self._spec = None, [], None, None, None
 
@@ -157,7 +160,8 @@ class TaggingSession:
         """Load the tagger, check the choice against it, and make sure the pictures are
         decoded at its size; returns the tagger (tags, thresholds, image_size, fit)."""
         if self.tagger is None:
-            self.tagger = open_tagger(self.source)
+            with keep_quiet(self.verbose):
+                self.tagger = open_tagger(self.source)
             self.choice.check(self.tagger, self.source, self.alternatives)
         spec = (self.tagger.image_size, self.tagger.fit)
         if self.paths and (self.stream is None or spec != self._spec):
