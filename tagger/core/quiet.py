@@ -46,14 +46,22 @@ def keep_quiet(verbose=False):
     return without_log_lines()
 
 
+def _scratch_file():
+    """An anonymous file: in memory where the system offers one (writes nothing to any disk
+    folder), else a temporary file."""
+    if hasattr(os, "memfd_create"):
+        return os.fdopen(os.memfd_create("stderr-while-loading"), "w+b")
+    return tempfile.TemporaryFile()
+
+
 @contextlib.contextmanager
 def without_log_lines():
     """Run the block with the process's stderr (file descriptor 2, which native code writes
-    to) caught in a temporary file, then print what it caught except absl/glog log lines, so
+    to) caught in an anonymous file, then print what it caught except absl/glog log lines, so
     a Python error or warning printed meanwhile still shows."""
     sys.stderr.flush()
     saved = os.dup(2)
-    with tempfile.TemporaryFile() as caught:
+    with _scratch_file() as caught:
         os.dup2(caught.fileno(), 2)
         try:
             yield
