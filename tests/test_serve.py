@@ -252,9 +252,22 @@ def test_auth_and_drain_on_sigterm(trained, pictures):
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             pending = pool.submit(requests.post, url + "/tagger/v1/interrogate", json=body,
                                   auth=("user", "secret"), timeout=60)
-            time.sleep(0.7)  # the request now waits in its batch for 1.5 s
+            while requests.get(url + "/healthz", timeout=30).json()["waiting"] == 0:
+                time.sleep(0.05)  # until the request waits in its batch (for 1.5 s)
             served.proc.send_signal(signal.SIGTERM)
             assert pending.result().status_code == 200
         assert served.stop() == 0
     finally:
         served.stop()
+
+
+def test_a_picture_waiting_past_the_timeout_gets_504(trained, pictures):
+    _, run = trained
+    served = Served("--run", str(run), "--max-wait-ms", "3000", "--timeout", "0.5")
+    try:
+        body = {"image": b64(pictures[0].read_bytes())}
+        reply = requests.post(served.url + "/tagger/v1/interrogate", json=body, timeout=60)
+        assert reply.status_code == 504 and "0.5 s" in reply.json()["detail"]
+        assert requests.get(served.url + "/healthz", timeout=30).ok
+    finally:
+        assert served.stop() == 0

@@ -145,11 +145,13 @@ async def models_info(request):
 
 
 async def healthz(request):
-    """GET /healthz: up, the models offered, and predict calls and pictures so far."""
+    """GET /healthz: up, the models offered, predict calls and pictures so far, and the
+    pictures waiting for the model now."""
     batchers = request.app.state.tagging.batchers.values()
     return JSONResponse({"ok": True, "models": request.app.state.serving.models.names(),
                          "predict_calls": sum(b.calls for b in batchers),
-                         "pictures": sum(b.pictures for b in batchers)})
+                         "pictures": sum(b.pictures for b in batchers),
+                         "waiting": sum(b.waiting for b in batchers)})
 
 
 async def openapi(request):

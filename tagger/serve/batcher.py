@@ -27,7 +27,7 @@ class Batcher:
         self.queue = asyncio.Queue(batching.max_queue)
         self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="predict")
         self.task = asyncio.get_running_loop().create_task(self._run())
-        self.calls, self.pictures = 0, 0
+        self.calls, self.pictures, self.waiting = 0, 0, 0  # waiting: queued or in predict
 
     async def scores(self, array):
         """The model's scores for one input array (waits its turn in a batch)."""
@@ -37,7 +37,11 @@ class Batcher:
         except asyncio.QueueFull:
             raise Refused(503, "the server is busy: try again shortly",
                           {"Retry-After": str(self.batching.retry_after)}) from None
-        return await future
+        self.waiting += 1
+        try:
+            return await future
+        finally:
+            self.waiting -= 1
 
     async def _next_batch(self):
         batch = [await self.queue.get()]
