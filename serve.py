@@ -40,6 +40,8 @@ def parse_args(argv=None):
     batch.add_argument("--max-queue", type=cli.positive_int, default=256,
                        help="pictures waiting at most; beyond, 503 with Retry-After")
     args = parser.parse_args(argv)
+    if args.runs_dir is not None and not args.runs_dir.is_dir():
+        parser.error(f"--runs-dir {args.runs_dir}: no such folder")
     if args.auth is not None and ":" not in args.auth:
         parser.error("--auth: give user:password")
     return args
@@ -59,12 +61,18 @@ def main(argv=None):
 
     from tagger.serve.app import Serving, make_app
     from tagger.serve.batcher import Batching
-    from tagger.serve.models import Models
+    from tagger.serve.models import Models, Refused
 
     if not loopback(args.host):
         print(f"warning: listening on {args.host}, beyond this machine: anyone who reaches "
               f"it can tag pictures{'' if args.auth else ' (no --auth)'}", file=sys.stderr)
-    serving = Serving(Models(args.run, args.runs_dir),
+    models = Models(args.run, args.runs_dir)
+    if args.run is not None:
+        try:
+            models.get(None)  # opened once, here: a tagger that cannot open is one line
+        except Refused as exc:
+            cli.fail(exc.reason)
+    serving = Serving(models,
                       Batching(args.max_batch, args.max_wait_ms / 1000, args.max_queue),
                       int(args.max_body_mb * 2**20), args.timeout,
                       tuple(args.auth.split(":", 1)) if args.auth else None,

@@ -271,3 +271,25 @@ def test_a_picture_waiting_past_the_timeout_gets_504(trained, pictures):
         assert requests.get(served.url + "/healthz", timeout=30).ok
     finally:
         assert served.stop() == 0
+
+
+def test_serve_py_refuses_bad_flags_and_a_missing_run_in_one_line(tmp_path, capsys):
+    import serve
+
+    for argv in (["--run", str(tmp_path), "--auth", "nocolon"], [],
+                 ["--runs-dir", str(tmp_path / "missing")]):
+        with pytest.raises(SystemExit) as stopped:
+            serve.main(argv)
+        assert stopped.value.code == 2
+    with pytest.raises(SystemExit) as stopped:
+        serve.main(["--run", str(tmp_path / "no_run"), "--port", str(free_port())])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: model 'no_run' cannot be opened") and "train first" in err
+
+
+def test_only_loopback_addresses_count_as_this_machine():
+    import serve
+
+    assert all(serve.loopback(h) for h in ("127.0.0.1", "127.0.0.2", "::1", "localhost"))
+    assert not any(serve.loopback(h) for h in ("0.0.0.0", "::", "192.168.1.2", "example.org"))
