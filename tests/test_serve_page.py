@@ -96,3 +96,33 @@ def test_dropped_and_pasted_pictures_get_their_tags_drawn(browser, page_server, 
         assert browser.execute_script("return arguments[0].naturalWidth", image) >= 400
     if os.environ.get("SERVE_SCREENSHOT"):
         browser.save_screenshot(os.environ["SERVE_SCREENSHOT"])
+    set_threshold(browser, 0)  # every score is at or over 0: each caption gets all 4 tags
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and tag_counts(browser) != [4, 4]:
+        time.sleep(0.2)
+    assert tag_counts(browser) == [4, 4]
+    assert browser.find_element(By.ID, "threshold-value").text == "0"
+
+
+def tag_counts(browser):
+    """Tags in each caption, or None while the page is rebuilding a result."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        return [len(c.get_attribute("value").split(", ")) for c in captions(browser)]
+    except StaleElementReferenceException:
+        return None
+
+
+def captions(browser):
+    from selenium.webdriver.common.by import By
+
+    return browser.find_elements(By.CSS_SELECTOR, ".result .caption")
+
+
+def set_threshold(browser, value):
+    """Move the slider as a person drags it: its value, then an input event."""
+    browser.execute_script("""
+        const slider = document.getElementById("threshold");
+        slider.value = arguments[0];
+        slider.dispatchEvent(new Event("input"));""", str(value))
