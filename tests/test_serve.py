@@ -117,7 +117,8 @@ def test_interrogate_answers_the_tags_of_tag_py(server, runs, pictures, tmp_path
         expected = (folder / path.name).with_suffix(".txt").read_text().strip().split(", ")
         data = path.read_bytes()
         as_url = f"data:image/{path.suffix[1:]};base64," + b64(data)
-        for image in (b64(data), as_url):
+        wrapped = base64.encodebytes(data).decode()  # base64 broken into lines
+        for image in (b64(data), as_url, wrapped):
             reply = interrogate(server, data, image=image)
             assert reply.status_code == 200, reply.text
             caption = reply.json()["caption"]

@@ -22,8 +22,8 @@ def from_base64(text):
     match = DATA_URL.match(text)
     if match:
         text = text[match.end():]
-    try:
-        return base64.b64decode(text.strip(), validate=True)
+    try:  # line breaks and spaces, as some encoders wrap base64, are left out
+        return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
         raise Refused(400, "image: not valid base64") from None
 
