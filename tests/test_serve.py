@@ -184,6 +184,8 @@ def test_not_json_a_bomb_and_bad_uploads_are_refused(server):
     url = server.url
     assert requests.post(url + "/tagger/v1/interrogate", data=b"{oops", timeout=30).status_code == 400
     assert requests.post(url + "/tagger/v1/interrogate", json=[1], timeout=30).status_code == 400
+    deep = b"[" * 200_000 + b"]" * 200_000
+    assert requests.post(url + "/tagger/v1/interrogate", data=deep, timeout=30).status_code == 400
     bomb = interrogate(server, bomb_png())
     assert bomb.status_code == 400 and "DecompressionBomb" in bomb.json()["detail"]
     assert requests.post(url + "/api/tag", data={"model": "shapes"}, timeout=30).status_code == 400

@@ -103,7 +103,7 @@ async def interrogate(request):
 async def json_body(request):
     try:
         body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested deep
         raise Refused(400, "the body is not JSON") from None
     if not isinstance(body, dict):
         raise Refused(400, "the body must be a JSON object")
