@@ -1,0 +1,92 @@
+"""The taggers a server offers: one run, or every run and export in a folder, by names that
+can never reach outside it; each opened once, through the tagging session's open_tagger."""
+import re
+import threading
+from pathlib import Path
+
+from ..core.folders import RunFolder
+from ..infer.session import Choice, TaggerError, open_tagger
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+class Refused(Exception):
+    """A request the server turns down: an HTTP status and one line saying why."""
+
+    def __init__(self, status, reason, headers=None):
+        super().__init__(reason)
+        self.status, self.reason, self.headers = status, reason, headers or {}
+
+
+def is_tagger(path):
+    """True for what open_tagger opens: a run folder, an export folder or file."""
+    if path.is_file():
+        return path.suffix.lower() in (".onnx", ".tflite")
+    if not path.is_dir():
+        return False
+    return (RunFolder(path).model.is_file() or any(path.glob("*.onnx"))
+            or any(path.glob("*.tflite")))
+
+
+class Models:
+    """Name -> tagger, for one `run` or every tagger directly under `runs_dir`."""
+
+    def __init__(self, run=None, runs_dir=None):
+        if (run is None) == (runs_dir is None):
+            raise ValueError("give one of run or runs_dir")
+        self.run = Path(run).resolve() if run is not None else None
+        self.root = Path(runs_dir).resolve() if runs_dir is not None else None
+        self.loaded, self.lock = {}, threading.Lock()
+
+    def names(self):
+        """The names a client may ask for, sorted."""
+        if self.run is not None:
+            return [self.run.name]
+        return sorted(p.name for p in self.root.iterdir() if NAME.fullmatch(p.name)
+                      and self._inside(p) and is_tagger(p))
+
+    def _inside(self, path):
+        try:
+            path.resolve().relative_to(self.root)
+            return True
+        except (OSError, ValueError):
+            return False
+
+    def path_of(self, name):
+        """The tagger's path for a name a client sent; Refused (4xx) for any other."""
+        if name is None:
+            names = self.names()
+            if len(names) == 1:
+                return names[0], self.run or self.root / names[0]
+            raise Refused(400, f"name a model: one of {', '.join(names) or '(none)'}")
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise Refused(400, "a model name is letters, digits, '.', '_' and '-' only, "
+                               "and no path")
+        if self.run is not None:
+            if name != self.run.name:
+                raise Refused(404, f"no model {name!r}: this server offers {self.run.name!r}")
+            return name, self.run
+        path = self.root / name
+        if not (self._inside(path) and is_tagger(path)):
+            raise Refused(404, f"no model {name!r} in the runs folder; "
+                               f"GET /tagger/v1/interrogators lists them")
+        return name, path
+
+    def get(self, name):
+        """(name, tagger), opened on first use and kept; blocking (call from a thread)."""
+        name, path = self.path_of(name)
+        with self.lock:
+            if name not in self.loaded:
+                try:
+                    self.loaded[name] = open_tagger(path)
+                except TaggerError as exc:
+                    raise Refused(422, f"model {name!r} cannot be opened: {exc}") from None
+            return name, self.loaded[name]
+
+
+def choice_for(tagger, threshold):
+    """The Choice of a request: its threshold, else the tagger's tuned thresholds."""
+    if threshold is None and tagger.thresholds is None:
+        raise Refused(400, "this model has no tuned thresholds (no thresholds.csv): "
+                           "pass a threshold")
+    return Choice(threshold=threshold)
