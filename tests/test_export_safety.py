@@ -64,3 +64,12 @@ def test_export_without_tensorflow_says_what_to_do(exported, tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert "install it (pip install -r requirements.txt)" in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_an_empty_folder_of_the_users_is_filled_in_place(exported, tmp_path, capsys):
+    run, _ = exported
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = export.main([str(run), "--format", "onnx", "--out", str(empty)])
+    assert result.replaced is None and "earlier export" not in capsys.readouterr().out
+    assert (empty / "model.onnx").is_file() and not (tmp_path / "replaced").exists()

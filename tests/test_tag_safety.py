@@ -164,3 +164,47 @@ def test_a_scores_file_that_is_a_pictures_caption_is_refused(trained, pics, caps
         tag_main(run, pics, "--caption-extension", ".csv", "--scores", pics / "a.csv")
     assert exc.value.code == 2 and "is the caption of" in capsys.readouterr().err
     assert files(pics) == ["a.png", "b.png"]
+
+
+def test_a_long_picture_name_is_captioned_and_blocks_nothing(trained, pics):
+    _, run = trained
+    long_name = "y" * 240 + ".png"  # its caption fits in 255 bytes; a naive temporary would not
+    shutil.copyfile(pics / "a.png", pics / long_name)
+    (pics / ".tagger-journal").write_text('"' + str(pics / ("." + "z" * 300)) + '"\n')
+    result = tag_main(run, pics)  # an old journal listing an impossible name is no obstacle
+    assert result["tagged"] == 3 and (pics / ("y" * 240 + ".txt")).is_file()
+    assert not [p for p in os.listdir(pics) if "tagger-tmp" in p or p == ".tagger-journal"]
+
+
+def test_a_replaced_caption_keeps_its_mode_and_a_linked_one_is_left_alone(trained, pics,
+                                                                         capsys):
+    _, run = trained
+    (pics / "a.txt").write_text("private\n")
+    os.chmod(pics / "a.txt", 0o600)
+    shared = pics.parent / "shared.txt"
+    shared.write_text("one caption for two folders\n")
+    (pics / "b.txt").symlink_to(shared)
+    result = tag_main(run, pics, "--append")
+    assert (pics / "a.txt").stat().st_mode & 0o777 == 0o600
+    assert (pics / "b.txt").is_symlink() and shared.read_text() == "one caption for two folders\n"
+    assert f"{pics / 'b.txt'}: is a link, left as it is" in capsys.readouterr().out
+    assert result["tagged"] == 1
+
+
+def test_a_damaged_onnx_model_or_a_file_that_is_no_tagger_is_one_line(exported, pics, tmp_path,
+                                                                      capsys):
+    _, root = exported
+    broken = tmp_path / "broken"
+    shutil.copytree(root / "onnx", broken)
+    data = (broken / "model.onnx").read_bytes()
+    for damage, says in ((data[:1000], "cannot be read"), (b"", "cannot be read")):
+        (broken / "model.onnx").write_bytes(damage)
+        with pytest.raises(SystemExit) as stop:
+            tag.main([str(pics), "--run", str(broken)])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.count("\n") == 1 and says in err, err
+    with pytest.raises(SystemExit) as stop:
+        tag.main([str(pics), "--model", str(pics / "a.png")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "not a tagger" in err and "model.keras" not in err
+    assert not list(pics.glob("*.txt"))

@@ -176,8 +176,13 @@ def write_export(run, fmt, out, writer, model, size, pictures, source, wd14, log
                         thresholds=thresholds,
                         tool_threshold=tool_threshold if thresholds == "tuned" else None)
         write_side_files(run, fmt, tmp, info)
-        replaced = move_aside(out, ExportFolder(out).replaced) if out.exists() else None
-        os.replace(tmp, out)
+        replaced = move_aside(out, ExportFolder(out).replaced) if is_export(out) else None
+        if out.is_dir():  # an empty folder of the user's (check_out let it through): fill it
+            for item in tmp.iterdir():
+                os.replace(item, out / item.name)
+            tmp.rmdir()
+        else:
+            os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -9,7 +9,11 @@ def kind_of(path):
     """"keras", "onnx" or "litert": which backend runs the tagger at `path`."""
     path = Path(path)
     if path.is_file():
-        return {".onnx": "onnx", ".tflite": "litert"}.get(path.suffix.lower(), "keras")
+        kind = {".onnx": "onnx", ".tflite": "litert"}.get(path.suffix.lower())
+        if kind is None:
+            raise ValueError(f"{path}: a file, but not a tagger: pass an .onnx or .tflite file, "
+                             f"or a run or export folder")
+        return kind
     if not path.is_dir() or RunFolder(path).model.is_file():
         return "keras"
     if any(path.glob("*.onnx")):

@@ -110,7 +110,13 @@ def open_onnx(path):
     model_file = find_onnx_file(path)
     folder = model_file.parent
     info = export_info(folder)
-    session = onnx_session(model_file)
+    try:
+        session = onnx_session(model_file)
+    except Exception as exc:  # onnxruntime's own error types for a cut-off or foreign file
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise ValueError(f"{model_file} cannot be read ({type(exc).__name__}: {first[:200]}); "
+                         f"it is damaged or incomplete: export the run again (python export.py "
+                         f"RUN --format onnx or wd14) or copy it again") from None
     size = int(session.get_inputs()[0].shape[1])
     settings, selected = info.get("run_settings", {}), ExportFolder(folder).selected_tags
     if selected.is_file():

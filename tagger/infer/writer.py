@@ -9,6 +9,8 @@ allowed it (--overwrite, --append), and is first copied to
 `<its folder>/.tagger-backup/<YYYYmmdd-HHMMSS>/<name>`, which is never overwritten.
 """
 import contextlib
+import errno
+import hashlib
 import json
 import os
 import shutil
@@ -47,7 +49,8 @@ class OutputWriter:
     def temporary(self, dest, suffix=""):
         """A new temporary name beside `dest`, recorded in its journal before it is made."""
         dest = Path(os.path.abspath(dest))
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}-{threading.get_ident()}{MARK}{suffix}")
+        tmp = dest.with_name(f".{short_name(dest.name)}.{os.getpid()}-{threading.get_ident()}"
+                             f"{MARK}{suffix}")
         journal = self.journal_for(dest)
         with open(journal, "a", encoding="ascii") as f:
             f.write(json.dumps(str(tmp)) + "\n")  # one line whatever the name holds
@@ -66,6 +69,7 @@ class OutputWriter:
             if os.path.lexists(dest):
                 check_replaceable(dest, replace)
                 self.backup(dest)
+                shutil.copymode(dest, tmp)  # a private caption stays private
             os.replace(tmp, dest)
         finally:
             remove(tmp)
@@ -110,6 +114,9 @@ def check_replaceable(dest, replace):
     if Path(dest).is_dir():
         raise IsADirectoryError(21, "a folder is where this file goes; rename or move it",
                                 str(dest))
+    if replace and Path(dest).is_symlink():
+        raise NotReplaced(17, "is a link, left as it is (replace the file it points to "
+                              "yourself, or make it a file)", str(dest))
     if not replace and os.path.lexists(dest):
         raise NotReplaced(17, "exists and is not replaced (--overwrite replaces it, keeping a "
                               f"backup in {Path(dest).parent / BACKUPS})", str(dest))
@@ -138,8 +145,21 @@ def remove(path):
     try:
         os.unlink(path)
         return 1
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return 0
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:  # listed by a run before names were shortened
+            return 0
+        raise
+
+
+def short_name(name, limit=160):
+    """`name`, or for a long one (bytes) its start and a digest, so that a temporary name
+    built on it stays within the file systems' 255 bytes."""
+    if len(os.fsencode(name)) <= limit:
+        return name
+    digest = hashlib.sha1(os.fsencode(name)).hexdigest()[:16]
+    return os.fsdecode(os.fsencode(name)[:100]) + "~" + digest
 
 
 def journal_beside(path):
