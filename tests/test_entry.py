@@ -50,7 +50,7 @@ def a_file_and_a_csv(tmp_path, monkeypatch):
     ("check", ["--data-dir", "afile"], "--data-dir: afile is a file, not a folder"),
     ("train", ["--data-dir", "afile", "--dic", "dic.txt"], "--data-dir: afile is a file, not a folder"),
     ("test", ["--data-dir", "afile"], "--data-dir: afile is a file, not a folder"),
-    ("draw", ["pic.png", "--run", "afile"], "afile/model.keras not found"),
+    ("draw", ["pic.png", "--run", "afile"], "afile: a file, but not a tagger"),
     ("download", ["--csv", "folder.csv"], "folder.csv is a folder, not a CSV file"),
     ("set_dic", ["--csv", "folder.csv"], "folder.csv is a folder, not a CSV file"),
     ("deal", ["--csv", "folder.csv", "--data-dir", "."], "folder.csv is a folder, not a CSV file"),
