@@ -1,5 +1,6 @@
 """draw.py's plan and outputs: where each picture's drawn PNG (and caption, scores) go under
 --out, and the worker job that draws the chosen tags on a decoded picture."""
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,6 @@ import numpy as np
 from ..core.progress import plural
 from .pictures import (DRAWN_MARK, LISTED, mirror, not_picture_lines, plan_names, renamed_lines,
                        with_suffix)
-from .session import scores_json
 from .writer import BACKUPS
 
 
@@ -100,3 +100,8 @@ def draw_job(picture_file, chosen, out_path, writer, overwrite=False, compress_l
     finally:
         os.unlink(picture_file)
     return out_path
+
+
+def scores_json(tags, scores):
+    """Every tag's score as one JSON object, as draw.py's --json writes it."""
+    return json.dumps({t: round(float(s), 5) for t, s in zip(tags, scores)}, indent=1) + "\n"

@@ -13,7 +13,6 @@ chosen tags.
         for result in session.results():
             ...
 """
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -218,8 +217,3 @@ def _flush(tagger, batch):
     for item, row in zip(batch, scores):
         item.array = None  # done with it: the batch's memory goes as soon as it is tagged
         yield item, row
-
-
-def scores_json(tags, scores):
-    """Every tag's score as one JSON object, as draw.py's --json writes it."""
-    return json.dumps({t: round(float(s), 5) for t, s in zip(tags, scores)}, indent=1) + "\n"
