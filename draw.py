@@ -8,7 +8,7 @@ pictures without drawing them, use tag.py.
 Examples:
   python draw.py screenshot.png --run runs/tagger      # the run's tuned per-tag thresholds
   python draw.py pictures/ more.jpg --run runs/tagger --threshold 0.4 --caption --out drawn
-  python draw.py shot.png --run runs/tagger --top-k 6   # the 6 most likely tags
+  python draw.py shot.png --run runs/tagger --threshold 0 --max-tags 6   # the 6 most likely
   python draw.py pictures/ --run runs/tagger/export/wd14 --caption   # onnxruntime, no TensorFlow
 """
 import collections
@@ -25,9 +25,11 @@ from tagger.infer.writer import locked_writer, remove
 
 def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
-    choose_group = cli.add_pictures_and_choice(parser, "draw")
-    choose_group.add_argument("--top-k", type=cli.positive_int, default=None,
-                              help="draw the k most likely tags")
+    cli.add_pictures_and_choice(parser, "draw")
+    parser.add_argument("--max-tags", type=cli.positive_int, default=None,
+                        help="draw at most this many of the chosen tags, the most likely "
+                             "(--threshold 0 --max-tags 6: the 6 most likely)")
+    parser.add_argument("--top-k", type=cli.positive_int, help=cli.SUPPRESS)  # until 2027
     parser.add_argument("--out", type=cli.Path, default=cli.Path("drawn"),
                         help="folder for <stem>_tags.png (and .txt / .json), mirroring the inputs")
     parser.add_argument("--caption", action="store_true",
@@ -38,7 +40,11 @@ def parse_args(argv=None):
                         help="longest side of a drawn picture, px; larger pictures are shrunk")
     cli.add_overwrite(parser, "draw again pictures whose outputs exist (old ones backed up)")
     cli.add_decoding(parser, "decoding and drawing processes; 0 = this one", batch_size=32)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.top_k is not None:  # the old spelling of "the k most likely"
+        cli.note_renamed("--top-k K", "--threshold 0 --max-tags K")
+        args.max_tags, args.threshold = args.top_k, 0.0 if args.threshold is None else args.threshold
+    return args
 
 
 @stage
@@ -67,12 +73,12 @@ def draw_all(args, plan, writer, tmp):
     decoded pictures wait in `tmp`, inside --out, until drawn)."""
     decoding = Decoding(args.workers, args.batch_size, not args.full_decode, draw_dir=tmp,
                         max_side=args.max_side, max_pixels=args.max_pixels)
-    choice = Choice(args.threshold, args.top_k)
+    choice = Choice(args.threshold, args.max_tags)
     drawing, failed, drawn = collections.deque(), [], 0
     try:
         with TaggingSession(args.model or args.run, choice, decoding,
-                            "--threshold or --top-k", args.verbose) as session, \
-                bar(len(plan.todo), "draw", "pic") as progress:
+                            "--threshold", args.verbose) as session, \
+                bar(len(plan.todo), "draw", "pic", disable=args.quiet or None) as progress:
             session.start(plan.todo)
             tagger = session.load()
             for result in session.results():

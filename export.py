@@ -13,9 +13,9 @@ Formats (--format):
   saved_model  a SavedModel with a serving signature in OUT/1, for TF Serving
 
 Examples:
-  python export.py runs/tagger --format wd14 --thresholds tuned   # -> runs/tagger/export/wd14
-  python export.py runs/tagger --format onnx --out tagger-onnx
-  python export.py runs/tagger --format litert --overwrite        # old export moved aside
+  python export.py --run runs/tagger --format wd14 --tuned   # -> runs/tagger/export/wd14
+  python export.py --run runs/tagger --format onnx --out tagger-onnx
+  python export.py --run runs/tagger --format litert --overwrite   # old export moved aside
 """
 from tagger.core import cli, quiet
 from tagger.core.entry import stage
@@ -24,46 +24,57 @@ from tagger.export.formats import FORMATS
 
 def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
-    parser.add_argument("run", type=cli.Path, help="trained run folder (with model.keras)")
+    cli.add_run(parser, help="trained run folder (with model.keras)")
+    parser.add_argument("old_run", nargs="?", type=cli.Path, help=cli.SUPPRESS)  # until 2027
     parser.add_argument("--format", choices=FORMATS, required=True, help="what to write")
-    quiet.add_verbosity(parser, quiet_help=None)
     parser.add_argument("--out", type=cli.Path, default=None,
                         help="export folder (default: RUN/export/FORMAT); one that exists must "
                              "be empty or hold an earlier export")
-    parser.add_argument("--thresholds", choices=("none", "tuned"), default="none",
-                        help="wd14 only: 'tuned' folds the run's per-tag thresholds into the "
-                             "last bias, so the tool's one threshold picks what draw.py "
-                             "--tuned picks")
-    parser.add_argument("--tool-threshold", type=cli.ranged(float, 0, 1, low_open=True, high_open=True),
+    parser.add_argument("--tuned", action="store_true",
+                        help="wd14 only: fold the run's per-tag thresholds into the last bias, "
+                             "so the tool's one --threshold picks what draw.py --tuned picks")
+    parser.add_argument("--thresholds", choices=("none", "tuned"), help=cli.SUPPRESS)  # old
+    parser.add_argument("--threshold", type=cli.ranged(float, 0, 1, low_open=True, high_open=True),
                         default=0.35,
                         help="the threshold the tool will use (kohya's --thresh, the webui's "
                              "and imgutils' general threshold)")
+    cli.spell(parser, "--tool-threshold", "--threshold", deprecated=True)
     parser.add_argument("--resize", choices=("bicubic", "area"), default="bicubic",
                         help="wd14 only: how the graph shrinks 448 to the run's size: Pillow's "
                              "antialiased bicubic as in training (closest to draw.py), or an "
                              "exact area average")
     cli.add_overwrite(parser, "replace an earlier export (it is moved to OUT/../replaced/)")
-    return parser.parse_args(argv)
+    quiet.add_verbosity(parser, "no line but errors")
+    args = parser.parse_args(argv)
+    if args.old_run is not None:
+        cli.note_renamed("export.py RUN", "export.py --run RUN")
+        args.run = args.old_run
+    if args.thresholds is not None:
+        cli.note_renamed(f"--thresholds {args.thresholds}", "--tuned" if args.thresholds ==
+                         "tuned" else "no flag")
+        args.tuned = args.tuned or args.thresholds == "tuned"
+    return args
 
 
 @stage
 def main(argv=None):
     args = parse_args(argv)
-    try:  # TensorFlow: after --help and usage errors
-        from tagger.export.build import export_run
-    except ImportError as exc:
-        cli.fail(f"export.py converts with TensorFlow, which this Python lacks ({exc}): install "
-                 f"it (pip install -r requirements.txt)")
-
     try:
-        with quiet.keep_quiet(args.verbose):  # TensorFlow loads with the run
-            result = export_run(args.run, args.format, args.out, args.thresholds,
-                                args.tool_threshold, args.overwrite, args.resize)
+        with quiet.keep_quiet(args.verbose):  # TensorFlow loads here: after --help and usage errors
+            try:
+                from tagger.export.build import export_run
+            except ImportError as exc:
+                cli.fail(f"export.py converts with TensorFlow, which this Python lacks ({exc}): "
+                         f"install it (pip install -r requirements.txt)")
+            result = export_run(args.run, args.format, args.out,
+                                "tuned" if args.tuned else "none", args.threshold,
+                                args.overwrite, args.resize)
     except (OSError, ValueError) as exc:
         cli.fail(exc)
     moved = f"; the earlier export is now {result.replaced}" if result.replaced else ""
-    print(f"exported {args.run} as {args.format} to {result.out} (max difference from Keras "
-          f"{result.max_diff:.2e}){moved}")
+    if not args.quiet:
+        print(f"exported {args.run} as {args.format} to {result.out} (max difference from "
+              f"Keras {result.max_diff:.2e}){moved}")
     return result
 
 

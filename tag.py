@@ -17,8 +17,9 @@ import collections
 from tagger.core import cli
 from tagger.core.entry import stage
 from tagger.core.progress import bar
+from tagger.infer import tag_flags
 from tagger.infer.captions import (CaptionStyle, caption_folders, caption_picture, caption_summary,
-                                   check_flags, frequency_table, plan_captions)
+                                   frequency_table, plan_captions)
 from tagger.infer.pictures import required_pictures
 from tagger.infer.scores import ScoresFile, read_scores
 from tagger.infer.session import FAILURES, Choice, Decoding, TaggingSession
@@ -26,34 +27,7 @@ from tagger.infer.writer import locked_writer
 
 
 def parse_args(argv=None):
-    parser = cli.make_parser(__doc__)
-    cli.add_pictures_and_choice(parser, "caption")
-    parser.add_argument("--caption-extension", default=".txt",
-                        help="suffix of the caption file beside each picture")
-    parser.add_argument("--separator", default=", ", help="between tags in a caption")
-    parser.add_argument("--remove-underscore", action="store_true",
-                        help="write long_hair as 'long hair' (tags over 3 characters)")
-    parser.add_argument("--undesired-tags", default="",
-                        help="tags never written, separated like captions")
-    parser.add_argument("--always-first-tags", default="",
-                        help="tags moved to the front of a caption when present, in this order")
-    parser.add_argument("--max-tags", type=cli.non_negative_int, default=0,
-                        help="at most this many tags per caption, the most likely; 0 = all")
-    parser.add_argument("--append", action="store_true",
-                        help="add new tags to existing captions (backed up first) instead of "
-                             "skipping captioned pictures")
-    cli.add_overwrite(parser, "caption captioned pictures again (the old caption backed up)")
-    parser.add_argument("--scores", type=cli.Path, default=None,
-                        help="also write every tag's score per picture to this .csv or .jsonl")
-    parser.add_argument("--top-tags", type=cli.non_negative_int, default=15,
-                        help="rows of the most-frequent-tags table at the end; 0 = none")
-    cli.add_decoding(parser, "decoding processes; 0 = in this process", batch_size=64)
-    args = parser.parse_args(argv)
-    try:
-        check_flags(args.caption_extension, args.separator)
-    except ValueError as exc:
-        parser.error(str(exc))
-    return args
+    return tag_flags.parse_args(__doc__, argv)
 
 
 @stage
@@ -71,7 +45,7 @@ def main(argv=None):
     with locked_writer(caption_folders(plan), [args.scores] * bool(args.scores)) as writer:
         counts, tagged, failed, refused = (tag_all(args, plan, style, writer, state) if plan.todo
                                            else (collections.Counter(), 0, [], []))
-    for line in (*frequency_table(counts, tagged, args.top_tags),
+    for line in (*frequency_table(counts, tagged, args.table_rows),
                  *caption_summary(plan, tagged, failed, args.caption_extension, refused, others)):
         print(line)
     return {"tagged": tagged, "skipped": len(plan.skipped), "failed": len(failed),
@@ -86,7 +60,7 @@ def tag_all(args, plan, style, writer, state):
     try:
         with TaggingSession(args.model or args.run, Choice(args.threshold), decoding,
                             verbose=args.verbose) as session, \
-                bar(len(plan.todo), "tag", "pic") as progress:
+                bar(len(plan.todo), "tag", "pic", disable=args.quiet or None) as progress:
             session.start(plan.todo)
             tagger = session.load()
             scores = ScoresFile.opened(args.scores, tagger.tags, writer, state, args.overwrite,

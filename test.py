@@ -14,7 +14,6 @@ Examples:
 split and thresholds beside it), scored exactly as the run; a tagger trained elsewhere (a public
 WD14 tagger) has no held-out split, and is refused in one line.
 """
-import sys
 
 import numpy as np
 
@@ -37,14 +36,15 @@ def parse_args(argv=None):
     parser.add_argument("--split", choices=("auto", "val", "test"), default="auto",
                         help="which held-out split; auto = test if the run has one, else val")
     parser.add_argument("--limit", type=cli.non_negative_int, default=0, help="images to score; 0 = all")
-    parser.add_argument("--top-k", type=cli.positive_int, default=6, help="predictions credited per image")
+    parser.add_argument("--max-tags", type=cli.positive_int, default=6,
+                        help="the top-k test's k: predictions credited per image")
+    cli.spell(parser, "--top-k", "--max-tags", deprecated=True)
     parser.add_argument("--min-common", type=cli.non_negative_int, default=15,
                         help="the top-k test keeps images with more than this many dictionary tags")
     parser.add_argument("--credit", type=cli.probability, default=0.25,
                         help="score per correct top-k tag, capped at 1.0 per image")
     parser.add_argument("--batch-size", type=cli.positive_int, default=256, help="images per predict call")
-    parser.add_argument("--quiet", action="store_true", help="no line per image")
-    quiet.add_verbosity(parser, quiet_help=None)
+    quiet.add_verbosity(parser, "no line per image and no progress bar: only the summary")
     return parser.parse_args(argv)
 
 
@@ -58,33 +58,29 @@ def main(argv=None):
 
 def evaluate(args):
     """Score the tagger (main's work, with its folder locked: it writes eval/ there)."""
-    from tagger.infer.evaluate import protocol_lines, score, summary_line, top_k_protocol, write_eval
+    from tagger.infer.evaluate import (protocol_lines, score, scoring_thresholds, summary_line,
+                                       top_k_protocol, write_eval)
 
     source = args.model or args.run
     decoding = Decoding(cli.default_workers(), args.batch_size, reduced=False)
     try:
-        with TaggingSession(source, Choice(top_k=args.top_k), decoding,
+        with TaggingSession(source, Choice(threshold=0, max_tags=args.max_tags), decoding,
                             verbose=args.verbose) as session:
             tagger = session.load()
             held, scores = score_held_out(args, session, tagger, source)
     except (*FAILURES, OSError, CsvFormatError, ValueError) as exc:
         cli.fail(exc)
-    thresholds = tagger.thresholds
-    if thresholds is None:
-        print(f"warning: {source} has no thresholds.csv (train.py writes it when the run "
-              f"finishes); the numbers 'at tuned thresholds' use 0.5 for every tag",
-              file=sys.stderr)
-        thresholds = np.full(len(tagger.tags), 0.5)
-    keep, per_image = top_k_protocol(held.labels, scores, args.min_common, args.top_k, args.credit)
-    for line in protocol_lines(held.ids, scores, tagger.tags, keep, per_image, args.top_k,
+    thresholds = scoring_thresholds(tagger, source)
+    keep, per_image = top_k_protocol(held.labels, scores, args.min_common, args.max_tags, args.credit)
+    for line in protocol_lines(held.ids, scores, tagger.tags, keep, per_image, args.max_tags,
                                args.min_common, args.credit, args.quiet):
         print(line)
-    report = score(held.labels, scores, tagger.tags, thresholds, args.top_k)
+    report = score(held.labels, scores, tagger.tags, thresholds, args.max_tags)
     report.update(scored=held.which, top_k_images=int(keep.sum()), min_common=args.min_common,
                   top_k_protocol=float(np.mean(per_image)) if len(per_image) else None,
                   credit=args.credit)
     out = RunFolder(tagger.path).eval
-    write_eval(out, held.ids, held.labels, scores, tagger.tags, report, per_image, args.top_k)
+    write_eval(out, held.ids, held.labels, scores, tagger.tags, report, per_image, args.max_tags)
     print(summary_line(report, out))
     return report
 
@@ -97,7 +93,7 @@ def score_held_out(args, session, tagger, source):
     held = (heldout.csv_rows(tagger, split, data, args.csv, args.limit) if args.csv
             else heldout.held_out_split(tagger, split, data, args.split, args.limit))
     failed = []
-    with bar(len(held.paths), "predict", "img") as progress:
+    with bar(len(held.paths), "predict", "img", disable=args.quiet or None) as progress:
         def count(result):
             progress.update(1)
             if result.error:

@@ -146,7 +146,7 @@ def run_all(args, work):
         run = work / "run"
         subprocess.run([py, "-c", MAKE_RUN, str(run), str(ROOT)], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    subprocess.run([py, str(ROOT / "export.py"), str(run), "--format", "onnx", "--out",
+    subprocess.run([py, str(ROOT / "export.py"), "--run", str(run), "--format", "onnx", "--out",
                     str(work / "onnx")], check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)  # the same network for onnxruntime
     old = work / "old"

@@ -222,12 +222,12 @@ def exported(tmp_path_factory):
     run = root / "run"
     train.main(["--data-dir", str(data), "--run", str(run), "--batch-size", "16",
                 "--epochs", "3", "--patience", "0"])
-    outs = {"wd14_tuned": ["--format", "wd14", "--thresholds", "tuned"],
+    outs = {"wd14_tuned": ["--format", "wd14", "--tuned"],
             "wd14": ["--format", "wd14", "--resize", "area"], "wd14_default": ["--format", "wd14"],
             "onnx": ["--format", "onnx"],
             "litert": ["--format", "litert"], "saved_model": ["--format", "saved_model"]}
     for name, flags in outs.items():
-        export.main([str(run), *flags, "--out", str(root / name)])
+        export.main(["--run", str(run), *flags, "--out", str(root / name)])
     return run, root
 
 

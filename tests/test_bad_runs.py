@@ -73,7 +73,7 @@ def test_without_thresholds_tuned_drawing_is_refused_and_scoring_warns(trained, 
     assert "no thresholds.csv" in err and "--threshold" in err and not out.exists()
     err = refused(capsys, draw, [str(picture), "--run", str(bad), "--out", str(out)])
     assert "no thresholds.csv" in err and not out.exists()  # the default is the tuned ones
-    draw.main([str(picture), "--run", str(bad), "--out", str(out), "--top-k", "6"])
+    draw.main([str(picture), "--run", str(bad), "--out", str(out), "--threshold", "0", "--max-tags", "6"])
     assert (out / "picture_tags.png").is_file()
     report = test_script.main(["--run", str(bad), "--data-dir", str(data), "--quiet",
                                "--min-common", "1"])

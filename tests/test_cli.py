@@ -24,17 +24,17 @@ BAD_VALUES = [
     ("train", ["--val-fraction", "0.6", "--test-fraction", "0.4"]),
     ("train", ["--label-smoothing", "1"]), ("train", ["--shift", "0.9"]),
     ("train", ["--warmup-epochs", "-1"]), ("train", ["--cache-mb", "-1"]),
-    ("test", ["--top-k", "0"]), ("test", ["--limit", "-1"]), ("test", ["--min-common", "-1"]),
+    ("test", ["--max-tags", "0"]), ("test", ["--limit", "-1"]), ("test", ["--min-common", "-1"]),
     ("test", ["--credit", "1.5"]), ("test", ["--batch-size", "0"]),
-    ("draw", ["--top-k", "0"]), ("draw", ["--threshold", "1.01"]), ("draw", ["--threshold", "-0.1"]),
+    ("draw", ["--max-tags", "0"]), ("draw", ["--threshold", "1.01"]), ("draw", ["--threshold", "-0.1"]),
     ("draw", ["--batch-size", "0"]), ("draw", ["--max-side", "0"]), ("draw", ["--workers", "-1"]),
     ("tag", ["--threshold", "1.01"]), ("tag", ["--max-tags", "-1"]), ("tag", ["--workers", "-1"]),
-    ("export", ["--tool-threshold", "1"]),
+    ("export", ["--threshold", "1"]),
     ("demo", ["--posts", "0"]), ("demo", ["--epochs", "0"]), ("demo", ["--image-size", "-1"]),
     ("tagger.demo.synth", ["--n", "0"]), ("tagger.demo.synth", ["--workers", "0"]),
     ("bench.run", ["--repeats", "-1"]),
 ]
-FIRST_ARGS = {"draw": ["pic.png"], "tag": ["pic.png"], "export": ["run", "--format", "wd14"], "demo": ["--out", "demo"], "tagger.demo.synth": ["synth"],
+FIRST_ARGS = {"draw": ["pic.png"], "tag": ["pic.png"], "export": ["--run", "run", "--format", "wd14"], "demo": ["--out", "demo"], "tagger.demo.synth": ["synth"],
               "bench.run": ["--quick", "--work", "work"]}
 
 

@@ -52,7 +52,7 @@ def test_pipeline_learns_far_beyond_chance(server, tmp_path, capsys):
     check.main(d)
     train.main([*d, "--run", str(run), "--epochs", "15", "--batch-size", "32", "--patience", "0"])
     capsys.readouterr()
-    report = test_script.main(["--run", str(run), "--min-common", "1", "--top-k", "2"])
+    report = test_script.main(["--run", str(run), "--min-common", "1", "--max-tags", "2"])
     # chance: a tag's AP is its frequency, so random scores give about
     # (4 x 1/4 + 3 x 1/3) / 7 = 0.29 mAP; the model must be far better
     y = np.array([[t in r["tags"].split() for t in (*COLOURS, *SHAPES)] for r in rows])
@@ -62,7 +62,7 @@ def test_pipeline_learns_far_beyond_chance(server, tmp_path, capsys):
     assert report["top_k_protocol"] >= 0.4  # two tags, 0.25 each: 0.5 is perfect
     new = tmp_path / "new.png"
     new.write_bytes(picture(np.random.default_rng(99), "blue_background", "square", 200))
-    draw.main([str(new), "--run", str(run), "--out", str(tmp_path / "drawn"), "--top-k", "2",
+    draw.main([str(new), "--run", str(run), "--out", str(tmp_path / "drawn"), "--threshold", "0", "--max-tags", "2",
                "--caption"])
     assert "blue_background" in (tmp_path / "drawn" / "new.txt").read_text()
     assert json.loads((run / "eval" / "report.json").read_text())["map"] == report["map"]

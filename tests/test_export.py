@@ -146,16 +146,16 @@ def test_export_refuses_to_replace_then_moves_aside_and_never_writes_a_bad_one(
     out = root / "onnx"
     before = (out / "model.onnx").read_bytes()
     with pytest.raises(SystemExit):
-        export.main([str(run_path), "--format", "onnx", "--out", str(out)])
+        export.main(["--run", str(run_path), "--format", "onnx", "--out", str(out)])
     assert "--overwrite" in capsys.readouterr().err
     monkeypatch.setattr(exporting, "MAX_DIFF", 0.0)  # no export can pass: it must not land
     with pytest.raises(SystemExit):
-        export.main([str(run_path), "--format", "onnx", "--out", str(out), "--overwrite"])
+        export.main(["--run", str(run_path), "--format", "onnx", "--out", str(out), "--overwrite"])
     assert "was not written" in capsys.readouterr().err
     assert (out / "model.onnx").read_bytes() == before and not (root / "replaced").exists()
     assert not [p for p in root.iterdir() if p.name.startswith(".")]  # no temporary left
     monkeypatch.undo()
-    result = export.main([str(run_path), "--format", "onnx", "--out", str(out), "--overwrite"])
+    result = export.main(["--run", str(run_path), "--format", "onnx", "--out", str(out), "--overwrite"])
     assert result.replaced == root / "replaced" / "onnx"
     assert (result.replaced / "model.onnx").read_bytes() == before
     assert "max difference from Keras" in capsys.readouterr().out
@@ -164,6 +164,6 @@ def test_export_refuses_to_replace_then_moves_aside_and_never_writes_a_bad_one(
 def test_tuned_thresholds_only_fold_into_wd14(exported, capsys):
     run_path, root = exported
     with pytest.raises(SystemExit):
-        export.main([str(run_path), "--format", "onnx", "--thresholds", "tuned",
+        export.main(["--run", str(run_path), "--format", "onnx", "--tuned",
                      "--out", str(root / "nope")])
     assert "thresholds.csv" in capsys.readouterr().err and not (root / "nope").exists()

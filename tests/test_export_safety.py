@@ -16,7 +16,7 @@ def listing(folder):
 
 def refused(run, out, *flags):
     with pytest.raises(SystemExit) as exc:
-        export.main([str(run), "--format", "onnx", "--out", str(out), *flags])
+        export.main(["--run", str(run), "--format", "onnx", "--out", str(out), *flags])
     return exc.value.code
 
 
@@ -50,7 +50,7 @@ def test_a_killed_exports_temporary_is_removed_by_the_next_export(exported, tmp_
             "(t / 'model.onnx').write_bytes(b'half'); os._exit(9)")  # as kill -9 mid-export
     subprocess.run([sys.executable, "-c", code, str(out)], cwd=ROOT, check=False)
     assert len([p for p in tmp_path.iterdir() if ".tagger-tmp" in p.name]) == 1
-    result = export.main([str(run), "--format", "onnx", "--out", str(out)])
+    result = export.main(["--run", str(run), "--format", "onnx", "--out", str(out)])
     assert result.out == out and (out / "model.onnx").is_file()
     assert sorted(os.listdir(tmp_path)) == [".onnx.1-2.part", "onnx"]
 
@@ -59,7 +59,7 @@ def test_export_without_tensorflow_says_what_to_do(exported, tmp_path):
     from test_onnx_run import without_tensorflow
 
     run, _ = exported
-    result = without_tensorflow(tmp_path, "export.py", run, "--format", "onnx",
+    result = without_tensorflow(tmp_path, "export.py", "--run", run, "--format", "onnx",
                                 "--out", tmp_path / "x")
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert "install it (pip install -r requirements.txt)" in result.stderr
@@ -70,6 +70,6 @@ def test_an_empty_folder_of_the_users_is_filled_in_place(exported, tmp_path, cap
     run, _ = exported
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = export.main([str(run), "--format", "onnx", "--out", str(empty)])
+    result = export.main(["--run", str(run), "--format", "onnx", "--out", str(empty)])
     assert result.replaced is None and "earlier export" not in capsys.readouterr().out
     assert (empty / "model.onnx").is_file() and not (tmp_path / "replaced").exists()

@@ -102,12 +102,14 @@ def test_decode_stream_keeps_order_and_reports_bad_files(tmp_path):
     assert items[0].error is None and items[1].error  # the reason, for the summary
 
 
-def test_choose_by_thresholds_threshold_or_top_k():
+def test_choose_by_thresholds_or_threshold_then_at_most_max_tags():
     scores = np.array([0.9, 0.2, 0.6, 0.05])
     tags = ["a", "b", "c", "d"]
     assert [t for t, _ in choose(scores, tags, [0.5, 0.1, 0.7, 0.5])] == ["a", "b"]
     assert [t for t, _ in choose(scores, tags, None, threshold=0.5)] == ["a", "c"]
-    assert [t for t, _ in choose(scores, tags, None, top_k=3)] == ["a", "c", "b"]
+    assert [t for t, _ in choose(scores, tags, None, threshold=0, max_tags=3)] == ["a", "c", "b"]
+    assert [t for t, _ in choose(scores, tags, None, threshold=0.5, max_tags=3)] == ["a", "c"]
+    assert [t for t, _ in choose(scores, tags, [0.5, 0.1, 0.7, 0.5], max_tags=1)] == ["a"]
 
 
 def test_caption_style_and_append():

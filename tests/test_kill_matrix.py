@@ -329,7 +329,7 @@ def test_tag_killed_anywhere_ends_as_an_uninterrupted_run(trained, tmp_path):
 def test_export_killed_anywhere_ends_as_an_uninterrupted_run(trained, tmp_path):
     base = trained[0][0]
     run_dir = base / "runs" / "r"
-    args = (str(run_dir), "--format", "onnx", "--out", "onnx")
+    args = ("--run", str(run_dir), "--format", "onnx", "--out", "onnx")
     (tmp_path / "reference").mkdir()
     in_process(tmp_path / "reference", "export", *args)
     expected = sorted(os.listdir(tmp_path / "reference" / "onnx"))

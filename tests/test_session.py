@@ -67,7 +67,7 @@ def test_exports_score_as_their_run(exported, pictures):
 def test_one_threshold_and_top_k_choices(exported, pictures):
     run, _ = exported
     _, by_threshold = tag_all(run, pictures, Choice(threshold=0.5))
-    _, by_rank = tag_all(run, pictures, Choice(top_k=2))
+    _, by_rank = tag_all(run, pictures, Choice(threshold=0, max_tags=2))
     for a, b in zip(by_threshold, by_rank):
         if a.error is None:
             assert all(score >= 0.5 for _, score in a.chosen)

@@ -17,7 +17,7 @@ from tagger.core.render import label_font_size
 
 def test_test_py_scores_the_held_out_test_split(trained, capsys):
     data, run = trained
-    report = test_script.main(["--run", str(run), "--min-common", "1", "--top-k", "2"])
+    report = test_script.main(["--run", str(run), "--min-common", "1", "--max-tags", "2"])
     out = capsys.readouterr().out
     lines = [l for l in out.splitlines() if l.startswith("ID:")]
     test_ids = {r["id"] for r in read_csv(run / "split.csv") if r["split"] == "test"}
@@ -130,7 +130,7 @@ def test_draw_writes_legible_pictures_captions_and_scores(trained, tmp_path, cap
     Image.new("RGBA", (3840, 2160), (40, 40, 200, 255)).save(pics / "sub" / "screen.png")
     (pics / "notes.txt").write_text("not a picture")
     out = tmp_path / "drawn"
-    draw.main([str(pics), "--run", str(run), "--out", str(out), "--top-k", "2", "--caption",
+    draw.main([str(pics), "--run", str(run), "--out", str(out), "--threshold", "0", "--max-tags", "2", "--caption",
                "--json", "--workers", "0"])
     printed = capsys.readouterr().out
     assert "a.png: " in printed and "screen.png: " in printed

@@ -8,6 +8,7 @@ from .entry import describe_os_error
 from .folders import DEFAULT_IMAGE_SIZE, DataFolder, write_json
 from .quiet import add_verbosity
 
+SUPPRESS = argparse.SUPPRESS
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):
@@ -22,6 +23,48 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
         if action.default in (None, ""):
             return text  # nothing to show; the help says what happens without it
         return text + " (default: %(default)s)"
+
+
+_NOTED = set()  # old spellings already noted in this process
+
+
+class _Spelling(argparse.Action):
+    """Another spelling of a flag: stores into the flag's own destination. A deprecated one
+    prints a one-line note on stderr, once per process."""
+
+    def __init__(self, option_strings, dest, canonical, deprecated, store, **kwargs):
+        self.canonical, self.deprecated, self.store = canonical, deprecated, store
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if self.deprecated:
+            note_renamed(option_string, self.canonical)
+        setattr(namespace, self.dest, self.store if self.nargs == 0 else values)
+
+
+def note_renamed(old, new):
+    """The one-line note for an old spelling that still works (once per process)."""
+    if old not in _NOTED:
+        _NOTED.add(old)
+        print(f"note: {old} is now {new}; the old spelling works until the next release",
+              file=sys.stderr)
+
+
+def spell(parser, spelling, canonical, deprecated=False, store=None):
+    """Accept `spelling` for the flag `canonical` (already added to `parser`), hidden from
+    --help: kohya's underscore names (`deprecated=False`), or an old name that keeps working
+    for one release with a note (`deprecated=True`). A switch's `store` is the value the
+    spelling sets (default: the switch's own, e.g. True for store_true)."""
+    action = parser._option_string_actions[canonical]  # argparse keeps no public index
+    switch = action.nargs == 0
+    if switch and store is None:
+        store = action.const
+    parser.add_argument(spelling, action=_Spelling, dest=action.dest, canonical=canonical,
+                        deprecated=deprecated, store=store, nargs=0 if switch else action.nargs,
+                        type=None if switch else action.type,
+                        choices=None if switch else action.choices,
+                        metavar=action.metavar, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)
 
 
 def make_parser(doc):
@@ -134,9 +177,9 @@ def save_args(path, args):
     write_json(path, args_dict(args))
 
 
-def add_run(parser, default="runs/tagger"):
-    parser.add_argument("--run", type=Path, default=Path(default),
-                        help="run folder: model.keras, dic.txt, logs/, history.csv, split.csv")
+def add_run(parser, default="runs/tagger",
+            help="run folder: model.keras, dic.txt, logs/, history.csv, split.csv"):
+    parser.add_argument("--run", type=Path, default=Path(default), help=help)
 
 
 def add_tagger(parser, default="runs/tagger"):
@@ -172,5 +215,6 @@ def add_decoding(parser, workers_what, batch_size):
                         help="pictures per network call")
     parser.add_argument("--max-pixels", type=non_negative_int, default=None,
                         help="refuse larger pictures (default: Pillow's limit); 0 = no limit")
-    parser.add_argument("--quiet", action="store_true", help="no line per picture")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bar and no line per picture: only the summary")
     add_verbosity(parser, quiet_help=None)

@@ -83,7 +83,7 @@ def graph_for(run, fmt, thresholds, tool_threshold, resize):
     if thresholds == "tuned" and run.thresholds is None:
         raise ValueError(f"{run.path} has no thresholds.csv (train.py writes it when the run "
                          f"finishes), so there are no tuned thresholds to fold; finish the run, "
-                         f"or export with --thresholds none")
+                         f"or export without --tuned")
     shift = folded_bias_shift(run.thresholds, tool_threshold) if thresholds == "tuned" else None
     return wd14_model(run.model, run.image_size, shift, resize), WD14_SIZE
 
@@ -117,7 +117,7 @@ def export_run(run_path, fmt, out=None, thresholds="none", tool_threshold=0.35, 
     if fmt not in formats.FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(formats.FORMATS)}")
     if thresholds == "tuned" and fmt != "wd14":
-        raise ValueError("--thresholds tuned folds the thresholds into a WD14 export; the other "
+        raise ValueError("--tuned folds the thresholds into a WD14 export; the other "
                          "formats carry thresholds.csv beside the model instead")
     run_path = Path(run_path)
     out = Path(out) if out else RunFolder(run_path).export(fmt)

@@ -117,7 +117,7 @@ def wd14_model(model, image_size, bias_shift=None, resize="bicubic"):
     if bias_shift is not None:
         if not is_sigmoid(model):
             raise ValueError("tuned thresholds fold into a sigmoid's bias only; this run was "
-                             "trained with --loss softmax: export it with --thresholds none")
+                             "trained with --loss softmax: export it without --tuned")
         scores = scores_with_bias_shift(model, embedding, bias_shift)
     probabilities = WithRatings(name="ratings_and_tags")(scores)
     return keras.Model(picture, [probabilities, embedding], name="wd14_tagger")

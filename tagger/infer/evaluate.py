@@ -1,5 +1,6 @@
 """Scoring a run on held-out images: the original top-k protocol and multi-label metrics."""
 import json
+import sys
 import re
 
 import numpy as np
@@ -19,6 +20,15 @@ def colour_groups(tags):
     """Column indices of the hair-colour and eye-colour tags (groups of two or more)."""
     groups = {name: [i for i, t in enumerate(tags) if rx.match(t)] for name, rx in _GROUPS.items()}
     return {name: idx for name, idx in groups.items() if len(idx) >= 2}
+
+
+def scoring_thresholds(tagger, source):
+    """The tagger's tuned thresholds; 0.5 for every tag, with a warning, when it has none."""
+    if tagger.thresholds is not None:
+        return tagger.thresholds
+    print(f"warning: {source} has no thresholds.csv (train.py writes it when the run "
+          f"finishes); the numbers 'at tuned thresholds' use 0.5 for every tag", file=sys.stderr)
+    return np.full(len(tagger.tags), 0.5)
 
 
 def top_k_protocol(y_true, scores, min_common, k, credit):

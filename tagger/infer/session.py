@@ -37,14 +37,15 @@ FAILURES = (TaggerError, WorkerDied)  # what a script turns into one line and ex
 
 @dataclass(frozen=True)
 class Choice:
-    """How tags are chosen, the same in every script: the tagger's tuned per-tag thresholds
-    (the default), one `threshold` for every tag, or the `top_k` most likely."""
+    """How tags are chosen, the same in every script: over the tagger's tuned per-tag
+    thresholds (the default) or one `threshold` for every tag, then at most `max_tags` of
+    them, the most likely (None: no limit)."""
     threshold: float = None
-    top_k: int = None
+    max_tags: int = None
 
     @property
     def tuned(self):
-        return self.threshold is None and self.top_k is None
+        return self.threshold is None
 
     def check(self, tagger, source, alternatives):
         """Refuse tuned thresholds that the tagger does not have, in one line."""
@@ -53,7 +54,7 @@ class Choice:
 
     def pick(self, scores, tagger):
         """[(tag, score)] for one picture, most likely first."""
-        return choose(scores, tagger.tags, tagger.thresholds, self.threshold, self.top_k)
+        return choose(scores, tagger.tags, tagger.thresholds, self.threshold, self.max_tags)
 
 
 def missing_thresholds(source, alternatives):
@@ -63,14 +64,13 @@ def missing_thresholds(source, alternatives):
             f"export; a public WD14 tagger has none); pass {alternatives} instead")
 
 
-def choose(scores, tags, thresholds=None, threshold=None, top_k=None):
+def choose(scores, tags, thresholds=None, threshold=None, max_tags=None):
     """[(tag, score)] chosen for one picture, most likely first: over the per-tag
-    `thresholds`, over one `threshold`, or the `top_k` most likely."""
+    `thresholds` or one `threshold`, then at most `max_tags` of them."""
     order = np.argsort(-scores, kind="stable")
-    if top_k is not None:
-        return [(tags[j], float(scores[j])) for j in order[:top_k]]
     limits = np.full(len(tags), threshold) if threshold is not None else np.asarray(thresholds)
-    return [(tags[j], float(scores[j])) for j in order if scores[j] >= limits[j]]
+    chosen = [(tags[j], float(scores[j])) for j in order if scores[j] >= limits[j]]
+    return chosen[:max_tags] if max_tags else chosen
 
 
 @dataclass(frozen=True)
