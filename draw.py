@@ -18,6 +18,7 @@ from tagger.core.entry import stage
 from tagger.core.progress import bar
 from tagger.infer.drawing import (check_out, draw_job, drawing_summary, plan_drawing,
                                   write_side_outputs)
+from tagger.infer.backends import require_tagger
 from tagger.infer.pictures import required_pictures
 from tagger.infer.session import FAILURES, Choice, Decoding, TaggingSession
 from tagger.infer.writer import locked_writer, remove
@@ -51,6 +52,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
+        require_tagger(args.model or args.run)
         check_out(args.inputs, args.out)
         paths, others = required_pictures(args.inputs, skip_inside=args.out)
     except (OSError, ValueError) as exc:

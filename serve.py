@@ -10,7 +10,7 @@ import ipaddress
 import signal
 import sys
 
-from tagger.core import cli
+from tagger.core import cli, quiet
 from tagger.core.entry import stage
 
 
@@ -39,6 +39,8 @@ def parse_args(argv=None):
                        help="how long a picture waits for others to share its predict call")
     batch.add_argument("--max-queue", type=cli.positive_int, default=256,
                        help="pictures waiting at most; beyond, 503 with Retry-After")
+    quiet.add_verbosity(parser, "no start-up lines and no line per request: only warnings "
+                                "and errors")
     args = parser.parse_args(argv)
     if args.runs_dir is not None and not args.runs_dir.is_dir():
         parser.error(f"--runs-dir {args.runs_dir}: no such folder")
@@ -66,7 +68,7 @@ def main(argv=None):
     if not loopback(args.host):
         print(f"warning: listening on {args.host}, beyond this machine: anyone who reaches "
               f"it can tag pictures{'' if args.auth else ' (no --auth)'}", file=sys.stderr)
-    models = Models(args.run, args.runs_dir)
+    models = Models(args.run, args.runs_dir, args.verbose)
     if args.run is not None:
         try:
             models.get(None)  # opened once, here: a tagger that cannot open is one line
@@ -79,7 +81,7 @@ def main(argv=None):
                       preload=args.run is not None)
     config = uvicorn.Config(make_app(serving), host=args.host, port=args.port,
                             timeout_keep_alive=5, timeout_graceful_shutdown=args.drain,
-                            log_level="info")
+                            log_level="warning" if args.quiet else "info")
     server = uvicorn.Server(config)
     # uvicorn drains on SIGINT/SIGTERM, then raises the signal again: let that end in exit 0
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -90,7 +92,8 @@ def main(argv=None):
             signal.signal(sig, handler)
     if not server.started:
         raise SystemExit(2)
-    print("stopped serving", file=sys.stderr)
+    if not args.quiet:
+        print("stopped serving", file=sys.stderr)
 
 
 if __name__ == "__main__":

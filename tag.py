@@ -20,6 +20,7 @@ from tagger.core.progress import bar
 from tagger.infer import tag_flags
 from tagger.infer.captions import (CaptionStyle, caption_folders, caption_picture, caption_summary,
                                    frequency_table, plan_captions)
+from tagger.infer.backends import require_tagger
 from tagger.infer.pictures import required_pictures
 from tagger.infer.scores import ScoresFile, read_scores
 from tagger.infer.session import FAILURES, Choice, Decoding, TaggingSession
@@ -34,6 +35,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
+        require_tagger(args.model or args.run)
         paths, others = required_pictures(args.inputs)
         state = read_scores(args.scores) if args.scores else None
         plan = plan_captions(paths, args.caption_extension, args.append, args.overwrite, state,

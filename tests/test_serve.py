@@ -131,6 +131,18 @@ def test_interrogate_answers_the_tags_of_tag_py(server, runs, pictures, tmp_path
             assert score == pytest.approx(float(rows[path.name][name]), abs=2e-4)
 
 
+def test_unload_interrogators_closes_the_models_and_they_open_again(server, pictures):
+    data = pictures[0].read_bytes()
+    before = interrogate(server, data).json()["caption"]
+    assert requests.get(server.url + "/api/models").json()["models"][0]["tag_count"]
+    reply = requests.post(server.url + "/tagger/v1/unload-interrogators", timeout=60)
+    assert reply.status_code == 200 and reply.json() == "Successfully unload 1 model(s)"
+    assert requests.get(server.url + "/api/models").json()["models"][0]["tag_count"] is None
+    again = requests.post(server.url + "/tagger/v1/unload-interrogators", timeout=60).json()
+    assert again == "Successfully unload 0 model(s)"
+    assert interrogate(server, data).json()["caption"] == before  # opened again on demand
+
+
 def test_own_endpoint_tuned_thresholds_all_scores_and_drawing(server, runs, pictures):
     from tagger.infer.session import open_tagger
 
@@ -289,6 +301,17 @@ def test_serve_py_refuses_bad_flags_and_a_missing_run_in_one_line(tmp_path, caps
     assert stopped.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: model 'no_run' cannot be opened") and "train first" in err
+
+
+def test_quiet_prints_no_start_up_or_request_line_and_no_tensorflow_line(trained, pictures):
+    _, run = trained
+    served = Served("--run", str(run), "--quiet")
+    try:
+        assert interrogate(served, pictures[0].read_bytes(), model=run.name).ok
+    finally:
+        code = served.stop()
+    out = served.proc.stdout.read()
+    assert code == 0 and out == "", out
 
 
 def test_only_loopback_addresses_count_as_this_machine():

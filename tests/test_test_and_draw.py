@@ -157,7 +157,7 @@ def test_draw_threshold_and_missing_run(trained, tmp_path, capsys):
     assert (tmp_path / "d" / "x.txt").read_text() == "\n"  # nothing scores 1 (a sigmoid stays below)
     with pytest.raises(SystemExit):
         draw.main([str(pic), "--run", str(tmp_path / "nope"), "--out", str(tmp_path / "e")])
-    assert "model.keras not found" in capsys.readouterr().err
+    assert "nope: not a tagger (no such folder)" in capsys.readouterr().err
 
 
 def test_draw_default_is_the_tuned_thresholds_not_the_top_6(trained, tmp_path):

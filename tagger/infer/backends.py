@@ -3,6 +3,7 @@ folder (run with onnxruntime, without TensorFlow), or a LiteRT export (model.tfl
 from pathlib import Path
 
 from ..core.folders import RunFolder
+from .keras_run import missing_model
 
 
 def kind_of(path):
@@ -19,6 +20,19 @@ def kind_of(path):
     if any(path.glob("*.onnx")):
         return "onnx"
     return "litert" if any(path.glob("*.tflite")) else "keras"
+
+
+def require_tagger(path):
+    """Refuse, in one line, a --run or --model that holds no tagger, before any work is
+    planned: also when nothing is left to do, so a typo is never taken for "all done"."""
+    path = Path(path)
+    kind = kind_of(path)  # a file that is not a tagger is refused here
+    if not path.exists():
+        raise ValueError(f"{path}: not a tagger (no such folder): pass --run with a run folder "
+                         f"(model.keras) or an export folder")
+    if kind == "keras" and path.is_dir():
+        missing_model(RunFolder(path))
+    return kind
 
 
 def open_tagger(path):

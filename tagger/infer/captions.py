@@ -187,9 +187,10 @@ def caption_summary(plan, tagged, failed, extension, refused=(), others=()):
     lines = [f"{path}: skipped, not a readable picture ({error})" for path, error in failed]
     lines += list(refused) + not_picture_lines(list(others))
     lines += renamed_lines(plan.renamed, "captioned", lambda p: plan.captions[p].name)
-    text = (f"captioned {plural(tagged, 'picture')} ({extension} beside each)"
-            f", already captioned {len(plan.skipped):,} (skipped; --overwrite or --append to "
-            f"redo)")
+    text = f"captioned {plural(tagged, 'picture')} ({extension} beside each)"
+    if plan.skipped:  # never with --append or --overwrite, which caption every picture
+        text += (f", already captioned {len(plan.skipped):,} (skipped; --overwrite or --append "
+                 f"to redo)")
     if failed:
         text += f", unreadable {len(failed):,}"
     if refused:

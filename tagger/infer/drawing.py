@@ -70,7 +70,8 @@ def drawing_summary(out, drawn, failed, plan, others=()):
     lines += not_picture_lines(list(others))
     skipped = len(plan.outputs) - len(plan.todo)
     lines.append(f"drew tags on {plural(drawn, 'picture')} into {out}"
-                 f", already drawn {skipped:,} (skipped; --overwrite to redo)"
+                 + (f", already drawn {skipped:,} (skipped; --overwrite to redo)" if skipped
+                    else "")
                  + (f", skipped {len(failed):,} unreadable" if failed else "")
                  + (f", left {len(plan.kept):,} existing files as they are" if plan.kept else "")
                  + (f", {len(plan.renamed):,} named after their whole file name (stems clash)"

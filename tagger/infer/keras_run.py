@@ -54,6 +54,13 @@ def _compiled_forward(model, size):
     return forward
 
 
+def missing_model(folder):
+    """FileNotFoundError, the way a run folder without its model is told, if it has none."""
+    if not folder.model.is_file():
+        raise FileNotFoundError(f"{folder.model} not found: train first (python train.py "
+                                f"--run {folder.path}), or pass --run with a trained run folder")
+
+
 def load_run(path):
     """Load RUN/model.keras with the dic.txt and thresholds.csv it was trained with.
 
@@ -63,9 +70,7 @@ def load_run(path):
     uses of tuned thresholds need it (draw.py --tuned refuses, test.py scores at 0.5)."""
     path = Path(path)
     folder = RunFolder(path)
-    if not folder.model.is_file():
-        raise FileNotFoundError(f"{folder.model} not found: train first (python train.py "
-                                f"--run {path}), or pass --run with a trained run folder")
+    missing_model(folder)
     try:
         import tensorflow  # noqa: F401  (Keras runs on it here)
         import keras

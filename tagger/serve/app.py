@@ -64,6 +64,17 @@ class Tagging:
                           ) from None
         return name, tagger, row
 
+    async def unload(self):
+        """Close every opened model once the pictures it holds are answered; the number
+        closed. The next request for one opens it again."""
+        async with self.lock:
+            batchers, self.batchers = self.batchers, {}
+            self.serving.models.unload(list(batchers))
+        for batcher in batchers.values():
+            await batcher.drain(self.serving.timeout)
+            await batcher.close()
+        return len(batchers)
+
     async def close(self):
         for batcher in self.batchers.values():
             await batcher.close()
@@ -98,6 +109,13 @@ async def interrogate(request):
     _, tagger, row = await tagging.scores(body.get("model"), data)
     chosen = choice_for(tagger, threshold).pick(row, tagger)
     return JSONResponse({"caption": {tag: score for tag, score in chosen}})
+
+
+async def unload_interrogators(request):
+    """POST /tagger/v1/unload-interrogators: close the opened models, answered as the webui
+    tagger extension answers it (a JSON string with the count)."""
+    unloaded = await request.app.state.tagging.unload()
+    return JSONResponse(f"Successfully unload {unloaded} model(s)")
 
 
 async def json_body(request):
@@ -188,6 +206,7 @@ def make_app(serving):
     routes = [Route("/", page), Route("/healthz", healthz), Route("/openapi.json", openapi),
               Route("/tagger/v1/interrogators", interrogators),
               Route("/tagger/v1/interrogate", interrogate, methods=["POST"]),
+              Route("/tagger/v1/unload-interrogators", unload_interrogators, methods=["POST"]),
               Route("/api/tag", tag_upload, methods=["POST"]),
               Route("/api/models", models_info),
               Mount("/static", StaticFiles(directory=STATIC), name="static")]

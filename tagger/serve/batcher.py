@@ -80,6 +80,13 @@ class Batcher:
                 if not future.done():
                     future.set_result(np.asarray(row))
 
+    async def drain(self, timeout):
+        """Wait, up to `timeout` seconds, for the pictures already queued to be answered."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.waiting and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+
     async def close(self):
         self.task.cancel()
         try:

@@ -5,6 +5,7 @@ import threading
 from pathlib import Path
 
 from ..core.folders import RunFolder
+from ..core.quiet import keep_quiet
 from ..infer.session import Choice, TaggerError, open_tagger
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -31,9 +32,10 @@ def is_tagger(path):
 class Models:
     """Name -> tagger, for one `run` or every tagger directly under `runs_dir`."""
 
-    def __init__(self, run=None, runs_dir=None):
+    def __init__(self, run=None, runs_dir=None, verbose=False):
         if (run is None) == (runs_dir is None):
             raise ValueError("give one of run or runs_dir")
+        self.verbose = verbose  # TensorFlow's own log lines while a tagger opens
         self.run = Path(run).resolve() if run is not None else None
         self.root = Path(runs_dir).resolve() if runs_dir is not None else None
         self.loaded, self.lock = {}, threading.Lock()
@@ -78,10 +80,18 @@ class Models:
         with self.lock:
             if name not in self.loaded:
                 try:
-                    self.loaded[name] = open_tagger(path)
+                    with keep_quiet(self.verbose):
+                        self.loaded[name] = open_tagger(path)
                 except TaggerError as exc:
                     raise Refused(422, f"model {name!r} cannot be opened: {exc}") from None
             return name, self.loaded[name]
+
+
+    def unload(self, names):
+        """Forget the opened taggers of `names` (the next request opens them again)."""
+        with self.lock:
+            for name in names:
+                self.loaded.pop(name, None)
 
 
 def choice_for(tagger, threshold):
