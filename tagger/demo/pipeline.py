@@ -49,7 +49,7 @@ def stage_commands(out, train_flags, image_size, min_count):
         ["deal.py", *common, "--limit", "0", "--image-size", str(image_size)],
         ["check.py", *common],
         ["train.py", *common, "--run", str(run), *train_flags],
-        ["test.py", "--run", str(run), "--min-common", "5", "--quiet"],
+        ["test.py", "--run", str(run), "--quiet"],
         ["draw.py", str(out / "fresh"), "--run", str(run), "--out", str(out / "drawn"),
          "--tuned", "--caption"],
     ]

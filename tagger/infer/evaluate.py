@@ -94,7 +94,7 @@ def protocol_lines(ids, scores, tags, keep, per_image, top_k, min_common, credit
                      f"than {min_common} dictionary tags, top-{top_k}, {credit} per hit)")
     else:
         lines.append(f"Total acc: n/a  (no image has more than {min_common} dictionary tags; "
-                     f"lower --min-common)")
+                     f"lower --min-common; no pie.png)")
     return lines
 
 
