@@ -92,8 +92,10 @@ def test_the_tagging_scripts_print_no_tensorflow_line_on_a_keras_run(trained, tm
     (pics / "a.png").write_bytes(shape_image(np.random.default_rng(3), "red", "circle"))
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     for argv in (["tag.py", str(pics)], ["draw.py", str(pics), "--out", str(tmp_path / "d")],
-                 ["test.py", "--min-common", "0", "--quiet"]):
+                 ["test.py", "--min-common", "0", "--quiet"],
+                 ["export.py", "--format", "onnx", "--out", str(tmp_path / "onnx")]):
         done = subprocess.run([sys.executable, str(ROOT / argv[0]), *argv[1:], "--run", str(run)],
                               capture_output=True, text=True, env=env, cwd=ROOT)
         assert done.returncode == 0, done.stderr
         assert not [line for line in done.stderr.splitlines() if TF_LOG.search(line)], done.stderr
+        assert not [line for line in done.stdout.splitlines() if TF_LOG.search(line)], done.stdout
