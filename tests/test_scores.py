@@ -30,7 +30,7 @@ def test_every_picture_name_round_trips(tmp_path, suffix):
 
 
 @pytest.mark.parametrize("name,text", [
-    ("c.json", b'{"name": "my settings"}\n'), ("n.csv", b"id,name\n1,x\n2,y"),
+    ("c.jsonl", b'{"name": "my settings"}\n'), ("n.csv", b"id,name\n1,x\n2,y"),
     ("e.jsonl", b'{"image": "x"}\n'), ("h.csv", b"image,a,b\nx.png,0.1,hello\n"),
     ("t.csv", b"a torn line of the user's"), ("bin.jsonl", b"\xff\xfe\x00\x01")])
 def test_a_file_that_is_not_a_scores_file_is_refused_before_any_write(tmp_path, name, text):
@@ -63,3 +63,11 @@ def test_other_tags_are_refused_and_overwrite_keeps_a_backup(tmp_path):
     write(path, ["y.png"], tags=("a", "c"), state=read_scores(path), overwrite=True)
     assert read_scores(path).done == {"y.png"}
     assert [p.read_bytes() for p in (tmp_path / ".tagger-backup").rglob("s.jsonl")] == [before]
+
+
+def test_a_json_name_is_refused_for_what_is_written_a_row_at_a_time(tmp_path):
+    path = tmp_path / "scores.json"
+    path.write_bytes(b'{"my": "settings"}')
+    with pytest.raises(ValueError, match=r"name it \.jsonl"):
+        read_scores(path)
+    assert path.read_bytes() == b'{"my": "settings"}'

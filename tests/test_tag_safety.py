@@ -60,7 +60,7 @@ def test_overwrite_keeps_the_old_caption_as_a_backup(trained, pics):
     assert [p.read_text() for p in (pics / BACKUPS).rglob("a.txt")] == ["hand written\n"]
 
 
-@pytest.mark.parametrize("name,text", [("c.json", b'{"mine": 1}\n'), ("n.csv", b"id,x\n1,2\n3")])
+@pytest.mark.parametrize("name,text", [("c.jsonl", b'{"mine": 1}\n'), ("n.csv", b"id,x\n1,2\n3")])
 @pytest.mark.parametrize("flags", [(), ("--overwrite",), ("--append",)])
 def test_a_scores_file_of_the_users_is_refused_before_anything_is_written(trained, pics, capsys,
                                                                           name, text, flags):

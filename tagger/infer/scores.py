@@ -27,9 +27,13 @@ class ScoresState:
 
 
 def is_jsonl(path):
-    """JSONL by suffix (.jsonl, .json), CSV for .csv; ValueError for anything else."""
+    """JSONL for .jsonl, CSV for .csv; ValueError for anything else (a .json file would be
+    taken for one JSON document, which a scores file written a row at a time is not)."""
     suffix = Path(path).suffix.lower()
-    if suffix not in (".jsonl", ".json", ".csv"):
+    if suffix == ".json":
+        raise ValueError(f"--scores {path}: a scores file is written a row at a time, one JSON "
+                         f"object per line: name it .jsonl (or .csv)")
+    if suffix not in (".jsonl", ".csv"):
         raise ValueError(f"--scores {path}: name it .csv or .jsonl")
     return suffix != ".csv"
 
