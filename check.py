@@ -9,8 +9,8 @@ Every removal is recorded (quarantine/reasons.csv, capped.csv); --restore puts t
 quarantined entries and the capped links back, so another cap or none can be chosen.
 
 Examples:
-  python check.py                                   # cap at 1,000 per tag (the original)
-  python check.py --max-per-tag 0                   # validate and dedupe only
+  python check.py                                   # validate and dedupe, no cap
+  python check.py --max-per-tag 1000                # also cap at 1,000 per tag (the original)
   python check.py --restore                         # undo the quarantine and the caps
 """
 from tagger.core import cli, locks, quiet
@@ -28,8 +28,8 @@ from tagger.data.removals import removed_entries, restore_capped, restore_quaran
 def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
     cli.add_data_dir(parser)
-    parser.add_argument("--max-per-tag", type=cli.non_negative_int, default=1000,
-                        help="entries kept per tag folder; 0 = no cap")
+    parser.add_argument("--max-per-tag", type=cli.non_negative_int, default=0,
+                        help="entries kept per tag folder; 0 = no cap (the original: 1000)")
     parser.add_argument("--image-size", type=cli.positive_int, default=None,
                         help="expected side in pixels; must match the one deal.py recorded "
                              "in DATA_DIR/deal_args.json (default: that one)")
