@@ -11,7 +11,6 @@ Examples:
 """
 from tagger.core import cli, locks, quiet
 from tagger.data import window
-from tagger.data.stages import require_data_dir
 from tagger.data.counting import choose_tags, count_tags
 from tagger.core.entry import stage
 from tagger.core.files import atomic_csv_writer, move_aside
@@ -46,7 +45,6 @@ def parse_args(argv=None):
                               "(the old one is moved to DATA_DIR/replaced/)")
     quiet.add_verbosity(parser)
     args = cli.resolve(parser.parse_args(argv))
-    require_data_dir(args.data_dir)
     window.resolve_limit(args, "set_dic")
     if args.min_count is None and args.max_tags is None:
         args.max_tags = DEFAULT_TAGS
