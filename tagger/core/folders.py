@@ -65,6 +65,7 @@ class DataFolder:
     check_report = property(lambda self: self.path / "check_report.csv")
     check_inspected = property(lambda self: self.path / ".check_inspected.jsonl")
     check_plan = property(lambda self: self.path / ".check_plan.json")
+    check_scratch = property(lambda self: self.path / ".check_scratch.sqlite")  # during a run
     quarantine = property(lambda self: self.path / "quarantine")
     quarantine_reasons = property(lambda self: self.path / "quarantine" / "reasons.csv")
     capped = property(lambda self: self.path / "capped.csv")

@@ -34,8 +34,9 @@ def _batches(items, size=10000):
         yield batch
 
 
-class DealState:
-    """The scratch database of one deal.py run (see the module docstring)."""
+class Scratch:
+    """A scratch SQLite file: made anew (a killed run's is dropped), removed by close()."""
+    TABLES = ()
 
     def __init__(self, path):
         self.path = str(path)
@@ -46,9 +47,28 @@ class DealState:
         for pragma in ("journal_mode = OFF", "synchronous = OFF", f"cache_size = -{CACHE_KB}",
                        "temp_store = FILE"):
             self.db.execute(f"PRAGMA {pragma}")
-        for table in _TABLES:
+        for table in self.TABLES:
             self.db.execute(table)
         self.db.execute("BEGIN")
+
+    def _one(self, query, *params):
+        return self.db.execute(query, params).fetchone()
+
+    def count(self, table):
+        return self._one(f"SELECT COUNT(*) FROM {table}")[0]
+
+    def close(self):
+        """Drop the scratch file."""
+        with closing(self.db):
+            self.db.execute("COMMIT")
+        for name in (self.path, self.path + "-journal"):
+            if os.path.exists(name):
+                os.unlink(name)
+
+
+class DealState(Scratch):
+    """The scratch database of one deal.py run (see the module docstring)."""
+    TABLES = _TABLES
 
     def fill(self, table, rows):
         """Insert `rows` (tuples in the table's column order) into `table`; later rows with an
@@ -57,9 +77,6 @@ class DealState:
         marks = ", ".join("?" * width)
         for batch in _batches(rows):
             self.db.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", batch)
-
-    def _one(self, query, *params):
-        return self.db.execute(query, params).fetchone()
 
     def any(self, table):
         """Whether `table` has a row."""
@@ -91,9 +108,6 @@ class DealState:
     def add_error(self, row, post_id, path, reason):
         self.db.execute("INSERT INTO errors VALUES (?, ?, ?, ?)", (row, post_id, path, reason))
 
-    def count(self, table):
-        return self._one(f"SELECT COUNT(*) FROM {table}")[0]
-
     def labels(self):
         """(id, path, tags string) of every label, by id."""
         return self.db.execute("SELECT id, path, tags FROM labels ORDER BY id")
@@ -101,11 +115,3 @@ class DealState:
     def errors(self):
         """(row, id, path, reason) of every error, by row."""
         return self.db.execute("SELECT row, id, path, reason FROM errors ORDER BY row, id")
-
-    def close(self):
-        """Drop the scratch file."""
-        with closing(self.db):
-            self.db.execute("COMMIT")
-        for name in (self.path, self.path + "-journal"):
-            if os.path.exists(name):
-                os.unlink(name)
