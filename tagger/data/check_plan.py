@@ -127,8 +127,9 @@ def _table(rows, log, log_path, report_path, n_capped, settings):
     n_bad = len({e for e, _, r in log if not r.startswith("duplicate")})
     lines.append(f"checked {sum(r[1] for r in rows):,} entries in {len(rows)} tag folders: "
                  f"{'deleted' if delete else 'quarantined'} {n_bad:,} invalid and "
-                 f"{len(log) - n_bad:,} duplicate entries ({log_path}), capped {n_capped:,} "
-                 f"entries at {max_per_tag:,} per tag; report in {report_path}")
+                 f"{len(log) - n_bad:,} duplicate entries ({log_path}), "
+                 + (f"capped {n_capped:,} entries at {max_per_tag:,} per tag"
+                    if max_per_tag else "no cap") + f"; report in {report_path}")
     return lines
 
 
