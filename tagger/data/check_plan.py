@@ -156,7 +156,7 @@ def carry_out(data, plan):
     # the settings of this check and the tree it left: a rerun with nothing changed has
     # nothing to do
     write_json(data.check_args, {"settings": plan["settings"],
-                                 "fingerprint": fingerprint(list(image_paths(root)), root)})
+                                 "fingerprint": fingerprint(image_paths(root), root)})
     for line in plan["lines"]:
         print(line)
     Journal(data.check_inspected).discard()
