@@ -1,14 +1,20 @@
-"""Download the thumbnails (preview_url) of a Safebooru CSV's posts into DATA_DIR/images.
+"""Download each post's picture (the thumbnail, preview_url, by default) of a Safebooru CSV.
+
+The thumbnails go to DATA_DIR/images; --url-column sample_url fetches the ~850 px samples
+into DATA_DIR/sample_images instead. The folder, the column and the row window (--limit) are
+recorded in DATA_DIR/download_args.json, and set_dic.py, deal.py and check.py follow them.
 
 Examples:
   python download.py                                # first 100,000 rows, 8 connections, 10/s
-  python download.py --csv all_data.csv --limit 0 --workers 4 --max-rps 2    # more gently
+  python download.py --limit 0 --connections 4 --max-rps 2   # every row, more gently
+  python download.py --url-column sample_url --data-dir data_samples   # ~850 px pictures
   python download.py --retry-failed                 # only the posts listed in download_errors.csv
 """
 from collections import Counter
 from dataclasses import dataclass, field
 
 from tagger.core import cli, locks, quiet
+from tagger.data import window
 from tagger.core.entry import stage
 from tagger.core.folders import DataFolder
 from tagger.data.fetch import (ERROR_HEADER, LOOPBACK_WORKERS, POLITE_RPS, POLITE_WORKERS,
@@ -17,29 +23,39 @@ from tagger.data.fetch import (ERROR_HEADER, LOOPBACK_WORKERS, POLITE_RPS, POLIT
 from tagger.core.files import atomic_csv_writer, read_csv_dicts
 from tagger.core.progress import bar, count_lines
 from tagger.data.safebooru import BadRow, CsvFormatError, open_csv, read_rows
+from tagger.data.sources import MIB, URL_COLUMNS, choose_folder, recorded_column
 
 
 def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
     cli.add_data_dir(parser)
     cli.add_csv(parser)
+    parser.add_argument("--url-column", choices=tuple(URL_COLUMNS), default=None,
+                        help="the CSV column to fetch: preview_url (thumbnails, at most 150 "
+                             "px), sample_url (~850 px) or file_url (the originals) (default: "
+                             "the recorded one, else preview_url)")
     parser.add_argument("--out", type=cli.Path, default=None,
-                        help="image folder, recorded in DATA_DIR/download_args.json for the "
-                             "later stages (default: the recorded one, else DATA_DIR/images)")
-    parser.add_argument("--limit", type=cli.non_negative_int, default=100000, help="rows to read; 0 = all")
-    parser.add_argument("--workers", type=cli.positive_int, default=None,
-                        help=f"concurrent downloads (connections) (default: {POLITE_WORKERS}, "
-                             f"what a public server tolerates; {LOOPBACK_WORKERS} when the "
-                             f"thumbnails are on this machine: localhost, 127.0.0.0/8, ::1)")
+                        help="images folder, recorded in DATA_DIR/download_args.json for the "
+                             "later stages (default: the recorded one, else DATA_DIR/images "
+                             "for preview_url, DATA_DIR/sample_images for sample_url, "
+                             "DATA_DIR/file_images for file_url)")
+    window.add_limit(parser)
+    parser.add_argument("--connections", type=cli.positive_int, default=None,
+                        help=f"concurrent HTTP connections (default: {POLITE_WORKERS}, what a "
+                             f"public server tolerates; {LOOPBACK_WORKERS} when the pictures "
+                             f"are on this machine: localhost, 127.0.0.0/8, ::1)")
+    cli.spell(parser, "--workers", "--connections", deprecated=True)
     parser.add_argument("--max-rps", type=cli.non_negative_float, default=None,
-                        help=f"cap on requests per second over all workers; 0 = no cap "
+                        help=f"cap on requests per second over all connections; 0 = no cap "
                              f"(default: {POLITE_RPS:g}; none for this machine's addresses). "
                              f"A 429 or 503 with Retry-After slows it further")
     parser.add_argument("--retries", type=cli.non_negative_int, default=4,
                         help="retries on timeouts, connection errors, 429 and 5xx")
     parser.add_argument("--timeout", type=cli.positive_float, default=20.0, help="read timeout, seconds")
-    parser.add_argument("--max-bytes", type=cli.positive_int, default=2 * 1024 * 1024,
-                        help="largest body accepted as a thumbnail, bytes")
+    parser.add_argument("--max-bytes", type=cli.positive_int, default=None,
+                        help="largest body accepted, bytes (default: "
+                             + ", ".join(f"{m // MIB} MiB for {c}" for c, (_, m)
+                                         in URL_COLUMNS.items()) + ")")
     parser.add_argument("--stop-after", type=cli.non_negative_int, default=20,
                         help="stop when this many requests in a row failed the same way (no "
                              "answer, or the same 429/5xx) and none succeeded: the server is "
@@ -48,12 +64,13 @@ def parse_args(argv=None):
                         help="retry only the posts listed in DATA_DIR/download_errors.csv")
     quiet.add_verbosity(parser)
     args = cli.resolve(parser.parse_args(argv))
-    recorded = DataFolder(args.data_dir).images
-    if args.out is None:
-        args.out = recorded
-    elif args.out.resolve() != recorded.resolve() and any(existing_images(recorded)):
-        parser.error(f"{args.data_dir}'s thumbnails are in {recorded}; leave --out out to add "
-                     f"to them, or use another --data-dir")
+    args.url_column = args.url_column or recorded_column(args.data_dir)
+    args.out, refusal = choose_folder(args.data_dir, args.url_column, args.out)
+    if refusal:
+        parser.error(refusal)
+    if args.max_bytes is None:
+        args.max_bytes = URL_COLUMNS[args.url_column][1]
+    window.resolve_limit(args, "download")
     return args
 
 
@@ -110,19 +127,19 @@ def plan(rows, have, failed_before, retry_failed, tally):
 
 
 def choose_pace(args):
-    """Fill in --workers and --max-rps left unset: polite, unless the CSV's first rows'
-    thumbnails are all on this machine."""
-    if args.workers is not None and args.max_rps is not None:
+    """Fill in --connections and --max-rps left unset: polite, unless the CSV's first rows'
+    pictures are all on this machine."""
+    if args.connections is not None and args.max_rps is not None:
         return
     try:
-        urls = [row.url for row, _ in zip(read_rows(args.csv), range(200))
+        urls = [row.url for row, _ in zip(read_rows(args.csv, 0, args.url_column), range(200))
                 if not isinstance(row, BadRow)]
     except CsvFormatError as exc:
         cli.fail(exc)
     workers, rps = default_pace(urls)
-    args.workers = workers if args.workers is None else args.workers
+    args.connections = workers if args.connections is None else args.connections
     args.max_rps = rps if args.max_rps is None else args.max_rps
-    print(f"{args.workers} connections" + (f", at most {args.max_rps:g} requests a second"
+    print(f"{args.connections} connections" + (f", at most {args.max_rps:g} requests a second"
                                            if args.max_rps else ", no rate cap"))
 
 
@@ -149,7 +166,7 @@ def download(args, no_bar=False):
     before = previous_failures(data.download_errors)
     have = existing_images(args.out)
     try:
-        open_csv(args.csv)[0].close()  # fail now, not mid-run, on a missing or wrong file
+        open_csv(args.csv, args.url_column)[0].close()  # fail now, not mid-run, on a missing or wrong file
     except CsvFormatError as exc:
         cli.fail(exc)
     choose_pace(args)
@@ -159,8 +176,8 @@ def download(args, no_bar=False):
     total = count_lines(args.csv)
     tally = Tally(bar(min(total, args.limit) if args.limit else total, "download", "row",
                       disable=no_bar or None))
-    posts = plan(read_rows(args.csv, args.limit), have, before, args.retry_failed, tally)
-    downloader = Downloader(args.out, config, args.workers)
+    posts = plan(read_rows(args.csv, args.limit, args.url_column), have, before, args.retry_failed, tally)
+    downloader = Downloader(args.out, config, args.connections)
     # where deal.py and test.py will look, even after a kill: it names an empty folder at worst
     data.record_download(cli.args_dict(args), args.out)
     try:
@@ -179,7 +196,7 @@ def download(args, no_bar=False):
     if downloader.breaker.tripped:
         cli.fail(f"stopped early: {downloader.breaker.tripped}. The server looks down or is "
                  f"refusing us: check the URLs in {args.csv} and your connection (a server "
-                 f"that answers 429 or 503 wants fewer --workers or a --max-rps), then run the "
+                 f"that answers 429 or 503 wants fewer --connections or a lower --max-rps), then run the "
                  f"same command to continue (rows that failed this way are tried again)",
                  code=1)
     return tally.counts

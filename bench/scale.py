@@ -12,6 +12,7 @@ in-memory ceiling and TFRecord shards, at the largest size, and 1 against 2 work
 Examples:
   python bench/scale.py                                        # the full run (~45 min here)
   python bench/scale.py --sizes 2000,4000,8000 --csv-rows 100000 --out /tmp/scale.md   # short
+  nice python bench/scale.py --parts stages --stages deal,check --csv-rows 200000   # flat memory
 """
 import argparse
 import json
@@ -42,6 +43,10 @@ def parse_args(argv=None):
                         help="timed training steps of 128 images (default: %(default)s)")
     parser.add_argument("--parts", default="stages,input,workers",
                         help="what to run, comma-separated (default: %(default)s)")
+    parser.add_argument("--stages", default=",".join(scale_report.STAGES),
+                        help="the stages to measure at each size, comma-separated; without "
+                             "download, the thumbnails are linked into the data folder as "
+                             "download.py would leave them (default: %(default)s)")
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "_work" / "scale",
                         help="generated inputs and outputs; reused by a rerun (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "scale_results.md",
@@ -49,6 +54,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     args.sizes = sorted(int(s) for s in args.sizes.split(","))
     args.parts = set(args.parts.split(","))
+    args.stages = set(args.stages.split(","))
     return args
 
 
@@ -81,11 +87,13 @@ def server(folder, port):
 def measure(results, key, log_dir, module, function, payload, out):
     """One stage in a fresh process; its seconds, peak MB and result go into results[key]."""
     print(f"{key} ...", end=" ", flush=True)
+    load = os.getloadavg()[0]
     sample = run_child(module, function, payload, log_dir / f"{key.replace(' ', '_')}.log",
                        timeout=7200)
+    load = max(load, os.getloadavg()[0])  # the 1-minute load average, before or after
     results[key] = {"seconds": sample.seconds, "peak_mb": sample.peak_mb,
-                    "cpu_seconds": sample.cpu_seconds, **sample.result}
-    print(f"{sample.seconds:.1f} s, {sample.peak_mb:.0f} MB", flush=True)
+                    "cpu_seconds": sample.cpu_seconds, "load": load, **sample.result}
+    print(f"{sample.seconds:.1f} s, {sample.peak_mb:.0f} MB, load {load:.1f}", flush=True)
     (log_dir.parent / "results.json").write_text(json.dumps(results, indent=1))
 
 
@@ -95,13 +103,20 @@ def stages(args, results, csv_path, n):
     d, logs = ["--data-dir", str(data)], args.work / "logs"
     subprocess.run(["rm", "-rf", str(data), str(run.parent)], check=True)
     data.mkdir(parents=True)
-    measure(results, f"download {n}", logs, "download", "main",
-            [*d, "--csv", str(csv_path), "--limit", str(n)], args.out)
+    if "download" in args.stages:
+        measure(results, f"download {n}", logs, "download", "main",
+                [*d, "--csv", str(csv_path), "--limit", str(n)], args.out)
+    else:
+        link_downloaded(args.work / "thumbnails", data, n)
     measure(results, f"set_dic {n}", logs, "set_dic", "main",
-            [*d, "--csv", str(csv_path), "--limit", str(n), "--top", "38"], args.out)
-    measure(results, f"deal {n}", logs, "deal", "main",
-            [*d, "--csv", str(csv_path), "--limit", str(n), "--image-size", "64"], args.out)
-    measure(results, f"check {n}", logs, "check", "main", [*d, "--max-per-tag", "0"], args.out)
+            [*d, "--csv", str(csv_path), "--max-tags", "38"], args.out)
+    if "deal" in args.stages:
+        measure(results, f"deal {n}", logs, "deal", "main",
+                [*d, "--csv", str(csv_path), "--image-size", "64"], args.out)
+    if "check" in args.stages:
+        measure(results, f"check {n}", logs, "check", "main", d, args.out)
+    if not args.stages & {"train", "test", "draw"}:
+        return
     measure(results, f"train {n}", logs, "bench.scale_work", "train_run",
             {"data_dir": str(data), "run": str(run), "steps": args.steps}, args.out)
     measure(results, f"test {n}", logs, "test", "main",
@@ -112,6 +127,16 @@ def stages(args, results, csv_path, n):
         os.symlink(path, pictures / path.name)
     measure(results, f"draw {n}", logs, "draw", "main",
             [str(pictures), "--run", str(run), "--out", str(data / "drawn")], args.out)
+
+
+def link_downloaded(thumbnails, data, n):
+    """What download.py --limit n leaves, without the server: the first n posts' thumbnails
+    linked into DATA_DIR/images, and its record of the row window."""
+    images = data / "images"
+    images.mkdir()
+    for post_id in inputs.post_ids(0, n):
+        os.link(thumbnails / f"{post_id}.jpg", images / f"{post_id}.jpg")
+    (data / "download_args.json").write_text(json.dumps({"limit": n, "out": "images"}))
 
 
 def input_part(args, results, n):
@@ -166,16 +191,19 @@ def main(argv=None):
     results = json.loads(saved.read_text()) if saved.exists() else {}
     thumbs, csv_path, port = make_inputs(args.work, args.sizes, args.csv_rows)
     if "stages" in args.parts:
-        proc = server(thumbs, port)
+        proc = server(thumbs, port) if "download" in args.stages else None
         try:
             for n in args.sizes:
                 stages(args, results, csv_path, n)
                 scale_report.write(args.out, results, args)
         finally:
-            proc.terminate()
-            proc.wait()
+            if proc:
+                proc.terminate()
+                proc.wait()
+    if "stages" in args.parts and "set_dic" in args.stages:
         measure(results, f"set_dic all {args.csv_rows}", args.work / "logs", "set_dic", "main",
-                ["--data-dir", str(args.work / "dic_all"), "--csv", str(csv_path), "--top", "38"],
+                ["--data-dir", str(args.work / "dic_all"), "--csv", str(csv_path), "--max-tags", "38",
+                 "--limit", "0"],
                 args.out)
     biggest = max(args.sizes)
     if "input" in args.parts:

@@ -6,9 +6,10 @@ import platform
 STAGES = ("download", "set_dic", "deal", "check", "train", "test", "draw")
 WHAT = {
     "download": "download.py --limit N over HTTP from 127.0.0.1 (no added latency), 32 workers",
-    "set_dic": "set_dic.py --limit N --top 38: the first N rows of the 3M-row CSV",
-    "deal": "deal.py --limit N --image-size 64, 2 processes",
-    "check": "check.py --max-per-tag 0: full decode, duplicates, 2 processes",
+    "set_dic": "set_dic.py --max-tags 38 over the row window download.py recorded: the first "
+               "N rows of the CSV",
+    "deal": "deal.py --image-size 64 over the recorded window, 2 processes",
+    "check": "check.py (no cap, the default): full decode, duplicates, 2 processes",
     "train": "train.py's setup (labels.csv, tag folders, split) + 5 warm-up and --steps timed "
              "steps of batch 128 (resnet, 64 px) from its real pipeline",
     "test": "test.py on the run's test split (10% of N)",
@@ -25,7 +26,9 @@ def _cell(entry, n):
         return "-"
     per = entry["seconds"] / n * 1e6
     cpu = f", CPU {entry['cpu_seconds']:,.0f} s" if "cpu_seconds" in entry else ""
-    return f"{entry['seconds']:,.0f} s ({per:,.0f} us/image){cpu}, {entry['peak_mb']:,.0f} MB"
+    load = f", load {entry['load']:.1f}" if "load" in entry else ""
+    return (f"{entry['seconds']:,.0f} s ({per:,.0f} us/image){cpu}, "
+            f"{entry['peak_mb']:,.0f} MB{load}")
 
 
 def _verdict(first, last, growth):

@@ -160,3 +160,23 @@ def test_a_data_folder_that_does_not_exist_is_named(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"the data folder {tmp_path / 'dat'} does not exist; check --data-dir" in err
     assert "deal.py" not in err and not (tmp_path / "dat").exists()
+
+
+def test_no_cap_by_default_and_the_originals_cap_one_flag_away(data_dir, capsys):
+    out = build(data_dir, n=12)
+    run(data_dir)
+    assert len(os.listdir(out / "a")) == 12 and read_csv(data_dir / "capped.csv") == []
+    assert "no cap; report in" in capsys.readouterr().out
+    run(data_dir, "--max-per-tag", "5")
+    assert len(os.listdir(out / "a")) == 5
+    assert "capped 8 entries at 5 per tag" in capsys.readouterr().out  # a: 7, b: 1 over 5
+    assert not (data_dir / ".check_scratch.sqlite").exists()
+
+
+def test_before_deal_names_deal_and_writes_nothing(data_dir, capsys):
+    (data_dir / "all_data.csv").write_text("id,preview_url,tags\n")
+    before = sorted(os.listdir(data_dir))
+    with pytest.raises(SystemExit) as stop:
+        run(data_dir)
+    assert stop.value.code == 2 and "run deal.py first" in capsys.readouterr().err
+    assert sorted(os.listdir(data_dir)) == before  # no scratch file, no report

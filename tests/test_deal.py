@@ -233,3 +233,24 @@ def test_a_data_folder_that_does_not_exist_is_named(tmp_path, capsys):
         deal.main(["--data-dir", str(tmp_path / "dat")])
     assert f"the data folder {tmp_path / 'dat'} does not exist" in capsys.readouterr().err
     assert not (tmp_path / "dat").exists()
+
+
+def test_the_recorded_size_is_the_default_and_another_is_a_sentence(data_dir, capsys):
+    make_downloaded(data_dir, posts(), ["1girl", "smile", "hat"])
+    run(data_dir, "--image-size", "40", "--fit", "stretch")
+    assert run(data_dir)["already done"] == 3  # 40 px, stretched: the recorded ones
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        run(data_dir, "--image-size", "64")
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and "{" not in err
+    assert "holds images made at 40x40, stretched" in err and "not 64x64, stretched" in err
+    assert not (data_dir / ".deal_scratch.sqlite").exists()
+
+
+def test_sizes_over_448_are_refused_in_one_line(data_dir, capsys):
+    make_downloaded(data_dir, posts(1), ["1girl"])
+    with pytest.raises(SystemExit):
+        run(data_dir, "--image-size", "449")
+    assert "449 is not an integer in [1, 448]" in capsys.readouterr().err
+    assert not (data_dir / "resized").exists()

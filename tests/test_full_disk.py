@@ -58,7 +58,7 @@ def test_download_stops_on_a_full_disk_with_no_partial_image(server, data_dir, m
         return real_open(path, mode, *args, **kwargs)
 
     monkeypatch.setattr("tagger.core.files.open", opener, raising=False)
-    err = stopped_by_full_disk(capsys, download, ["--data-dir", str(data_dir), "--workers", "1"])
+    err = stopped_by_full_disk(capsys, download, ["--data-dir", str(data_dir), "--connections", "1"])
     assert "/images/" in err and ".part" not in err  # the image's own name
     images = data_dir / "images"
     for path in images.iterdir():  # whole thumbnails only

@@ -39,7 +39,7 @@ def test_download_stops_at_once_against_a_server_that_never_answers(server, sile
 def test_download_with_max_rps_sends_nothing_after_ctrl_c(server, data_dir):
     url = server.image("/a.jpg")
     write_csv(data_dir / "all_data.csv", [{"id": i, "url": url, "tags": "a"} for i in range(1, 41)])
-    with Terminal("download.py", "--data-dir", data_dir, "--max-rps", "2", "--workers", "8") as term:
+    with Terminal("download.py", "--data-dir", data_dir, "--max-rps", "2", "--connections", "8") as term:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and len(server.hits("/a.jpg")) < 2:
             time.sleep(0.02)
@@ -72,7 +72,7 @@ def test_set_dic_workers_stop_quietly_and_write_nothing(data_dir):
         f.write("id,created_at,rating,score,sample_url,sample_width,sample_height,preview_url,tags\n")
         f.writelines(f"{i},0,s,0,http://x/{i}.jpg,1,1,http://x/{i}.jpg,tag{i % 997} tag{i % 89} "
                      f"smile 1girl long_hair\n" for i in range(1, 700_001))
-    with Terminal("set_dic.py", "--data-dir", data_dir, "--workers", "2", "--top", "3") as term:
+    with Terminal("set_dic.py", "--data-dir", data_dir, "--workers", "2", "--max-tags", "3") as term:
         term.wait_for(r"count tags:")
         time.sleep(0.3)
         assert_stopped(term, term.ctrl_c(), within=10)

@@ -165,7 +165,7 @@ def states(tmp_path_factory, server):
     return states
 
 
-DOWNLOAD = ("--data-dir", "data", "--workers", "2")
+DOWNLOAD = ("--data-dir", "data", "--connections", "2")
 DEAL = ("--data-dir", "data", "--workers", "2", "--image-size", "96")
 CHECK = ("--data-dir", "data", "--workers", "1", "--max-per-tag", "30")
 

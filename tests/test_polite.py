@@ -31,13 +31,13 @@ def pace(data_dir, host, *flags):
                                           for i in range(1, 4)])
     args = download.parse_args(["--data-dir", str(data_dir), *flags])
     download.choose_pace(args)
-    return args.workers, args.max_rps
+    return args.connections, args.max_rps
 
 
 def test_a_public_booru_gets_the_polite_defaults_and_flags_win(data_dir, capsys):
     assert pace(data_dir, "https://safebooru.org/thumbnails") == (8, 10.0)
     assert "8 connections, at most 10 requests a second" in capsys.readouterr().out
-    assert pace(data_dir, "https://safebooru.org/thumbnails", "--workers", "2") == (2, 10.0)
+    assert pace(data_dir, "https://safebooru.org/thumbnails", "--connections", "2") == (2, 10.0)
     assert pace(data_dir, "https://safebooru.org/thumbnails", "--max-rps", "0") == (8, 0.0)
     assert pace(data_dir, "http://127.0.0.1:9", "--max-rps", "3") == (32, 3.0)
 
@@ -46,7 +46,7 @@ def test_help_names_the_defaults(capsys):
     with pytest.raises(SystemExit):
         download.parse_args(["--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "(default: 8, what a public server tolerates; 32 when the thumbnails are on this " \
+    assert "(default: 8, what a public server tolerates; 32 when the pictures are on this " \
            "machine: localhost, 127.0.0.0/8, ::1)" in text
     assert "(default: 10; none for this machine's addresses)" in text
 
@@ -56,4 +56,4 @@ def test_a_local_server_is_downloaded_from_at_full_speed(server, data_dir):
     write_csv(data_dir / "all_data.csv", rows)
     download.main(["--data-dir", str(data_dir)])
     recorded = json.loads((data_dir / "download_args.json").read_text())
-    assert recorded["workers"] == 32 and recorded["max_rps"] == 0.0
+    assert recorded["connections"] == 32 and recorded["max_rps"] == 0.0

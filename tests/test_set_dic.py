@@ -25,9 +25,43 @@ def test_min_count_keeps_tags_above_it_most_frequent_first(data_dir):
     assert {r["tag"] for r in counts} >= {"solo", "translation_request"}
 
 
-def test_top_and_exclude(data_dir):
+def test_max_tags_and_exclude(data_dir):
     write_csv(data_dir / "all_data.csv", ROWS)
-    assert run(data_dir, "--top", "2", "--exclude", "1girl") == ["smile", "hat"]
+    assert run(data_dir, "--max-tags", "2", "--exclude", "1girl") == ["smile", "hat"]
+
+
+def test_the_38_most_frequent_tags_by_default(data_dir, capsys):
+    rows = [{"id": i, "tags": " ".join(f"t{k}" for k in range(i % 50))} for i in range(1, 101)]
+    write_csv(data_dir / "all_data.csv", rows)
+    tags = run(data_dir)
+    assert len(tags) == 38 and tags[:2] == ["t0", "t1"]
+    assert "(top 38)" in capsys.readouterr().out
+
+
+def test_old_spellings_work_with_a_note(data_dir, capsys):
+    write_csv(data_dir / "all_data.csv", ROWS)
+    assert run(data_dir, "--top", "2", "--out", str(data_dir / "mine.txt")) == ["1girl", "smile"]
+    assert load_dic(data_dir / "mine.txt") == ["1girl", "smile"]
+    assert not (data_dir / "dic.txt").exists()
+    err = capsys.readouterr().err
+    assert "--top is now --max-tags" in err and "--out is now --dic" in err
+    with pytest.raises(SystemExit):  # still one rule or the other
+        run(data_dir, "--top", "2", "--min-count", "3")
+
+
+def test_counts_the_rows_download_py_fetched(data_dir, capsys):
+    """set_dic.py reads download.py's recorded window, printing nothing extra; an explicit
+    --limit wins, with one line saying how it differs."""
+    write_csv(data_dir / "all_data.csv", ROWS)
+    (data_dir / "download_args.json").write_text('{"limit": 3, "out": "images"}')
+    run(data_dir, "--min-count", "0")
+    out, err = capsys.readouterr()
+    assert "over 3 rows" in out and err == ""
+    assert set(load_dic(data_dir / "dic.txt")) == {"1girl", "smile", "long_hair", "hat"}
+    run(data_dir, "--min-count", "0", "--limit", "0", "--dic", str(data_dir / "all.txt"))
+    out, err = capsys.readouterr()
+    assert "over 10 rows" in out
+    assert err.count("\n") == 1 and "every row, where download.py fetched the first 3" in err
 
 
 def test_bad_rows_are_counted_and_listed(data_dir, capsys):
@@ -54,7 +88,7 @@ def test_existing_different_dictionary_is_kept_unless_overwrite(data_dir, capsys
 def test_threshold_too_high_is_a_clear_error(data_dir, capsys):
     write_csv(data_dir / "all_data.csv", ROWS)
     with pytest.raises(SystemExit):
-        run(data_dir)  # the default 120,000 is for the full two-million-row dump
+        run(data_dir, "--min-count", "120000")  # the original's, over the whole dump
     assert "lower --min-count" in capsys.readouterr().err
     assert not (data_dir / "dic.txt").exists()
 

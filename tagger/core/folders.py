@@ -27,6 +27,7 @@ from .files import atomic_path
 
 DEFAULT_IMAGE_SIZE = 100  # pixels, the original project's input size
 DEFAULT_FIT = "pad"
+DEFAULT_ROW_LIMIT = 100_000  # CSV rows download, set_dic and deal read; 0 = all
 
 
 def _read_json(path):
@@ -59,10 +60,12 @@ class DataFolder:
     labels = property(lambda self: self.path / "labels.csv")
     deal_args = property(lambda self: self.path / "deal_args.json")
     deal_errors = property(lambda self: self.path / "deal_errors.csv")
+    deal_scratch = property(lambda self: self.path / ".deal_scratch.sqlite")  # during a run
     check_args = property(lambda self: self.path / "check_args.json")
     check_report = property(lambda self: self.path / "check_report.csv")
     check_inspected = property(lambda self: self.path / ".check_inspected.jsonl")
     check_plan = property(lambda self: self.path / ".check_plan.json")
+    check_scratch = property(lambda self: self.path / ".check_scratch.sqlite")  # during a run
     quarantine = property(lambda self: self.path / "quarantine")
     quarantine_reasons = property(lambda self: self.path / "quarantine" / "reasons.csv")
     capped = property(lambda self: self.path / "capped.csv")
@@ -93,6 +96,10 @@ class DataFolder:
         except ValueError:
             pass
         write_json(self.download_args, {**values, "out": str(out)})
+
+    def download_setting(self, key, default):
+        """One setting download.py recorded (limit, url_column...), or `default`."""
+        return _read_json(self.download_args).get(key, default)
 
     def deal_setting(self, key, default):
         """One setting deal.py recorded, or `default` before deal.py ran."""

@@ -23,17 +23,19 @@ class Journal:
 
     def records(self):
         """Every complete record, oldest first (a line torn by a kill is left out)."""
+        return list(self.each())
+
+    def each(self):
+        """The records of records(), one at a time (memory flat whatever the journal's size)."""
         if not self.path.is_file():
-            return []
-        found = []
+            return
         with open(self.path, encoding="utf-8") as f:
             for line in f:
                 if line.endswith("\n"):
                     try:
-                        found.append(json.loads(line))
+                        yield json.loads(line)
                     except ValueError:
                         pass
-        return found
 
     def append(self, record):
         """Add one record, on disk (in the OS's cache) when this returns."""

@@ -7,14 +7,14 @@ a rerun after a kill finishes it and ends where an uninterrupted run ends. The d
 before it is journalled picture by picture (DATA_DIR/.check_inspected.jsonl), so a rerun
 decodes only the pictures the killed run had not reached.
 """
-import hashlib
 import json
 import os
 import shutil
 from collections import Counter
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from .checking import by_folder, choose_capped, inspect_all
+from .check_state import combine, entry_digest
+from .checking import inspect_all
 from ..core.files import atomic_csv_writer, read_csv_dicts
 from ..core.folders import write_json
 from .grouping import image_paths
@@ -30,87 +30,71 @@ def unfinished_plan(data):
 
 
 def fingerprint(paths, root):
-    """A digest of the tag folders' entries (name, size, modification time)."""
-    digest = hashlib.sha1()
-    for path in sorted(paths):
-        st = path.stat()
-        digest.update(f"{path.relative_to(root).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}\n"
-                      .encode("utf-8", "surrogateescape"))
-    return digest.hexdigest()
+    """A digest of the tag folders' entries (name, size, modification time), in any order."""
+    return combine(entry_digest(p.relative_to(root).as_posix(), p.stat()) for p in paths)
 
 
-def already_checked(data, settings, paths):
+def already_checked(data, settings, digest):
     """True if the last finished check had these settings and left these very entries (its
-    check_args.json records both)."""
+    check_args.json records both; `digest`: the fingerprint of the entries now)."""
     if not data.check_args.is_file():
         return False
     done = json.loads(data.check_args.read_text())
-    return done.get("settings") == settings and \
-        done.get("fingerprint") == fingerprint(paths, data.tag_folders)
+    return done.get("settings") == settings and done.get("fingerprint") == digest
 
 
-def inspect_journalled(pictures, journal_path, size, workers, tick):
-    """inspect_all, skipping the pictures an earlier (killed) run journalled as inspected."""
+def inspect_journalled(state, journal_path, size, workers, tick):
+    """Decode the pictures of `state` (a CheckState), taking the results an earlier (killed)
+    run journalled instead of decoding those again; return how many were taken."""
     journal = Journal(journal_path)
-    known = {r["key"]: r for r in journal.records() if r.get("size") == size}
-    keys, todo = {}, {}
-    for handle, picture in pictures.items():
-        st = picture.entries[0].stat()
-        keys[id(picture)] = key = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
-        if key in known:
-            record = known[key]
-            picture.reason, picture.byte_hash, picture.pixel_hash = (
-                record["reason"], record["bytes"], record["pixels"])
-            tick()
-        else:
-            todo[handle] = picture
+    for record in journal.each():
+        if record.get("size") == size:
+            state.record(record["key"], record["reason"], record["bytes"], record["pixels"])
+    reused = state.decoded()
+    for _ in range(reused):
+        tick()
 
-    def done(picture):
-        journal.append({"key": keys[id(picture)], "size": size, "reason": picture.reason,
-                        "bytes": picture.byte_hash, "pixels": picture.pixel_hash})
+    def done(key, reason, byte_hash, pixel_hash):
+        state.record(key, reason, byte_hash, pixel_hash)
+        journal.append({"key": key, "size": size, "reason": reason, "bytes": byte_hash,
+                        "pixels": pixel_hash})
         tick()
 
     try:
-        inspect_all(todo, size, workers, done)
+        inspect_all(state.undecoded(), size, workers, done)
     finally:
         journal.close()
-    return len(pictures) - len(todo)
+    return reused
 
 
-def make_plan(data, paths, pictures, duplicates, tag_of, settings):
-    """Decide every removal and report of this check of `data` (a DataFolder); nothing is
-    changed yet. `settings`: max_per_tag, seed, delete and image_size."""
+def make_plan(data, state, tag_of, settings):
+    """Decide every removal and report of this check of `data` (a DataFolder) from `state`
+    (a CheckState, decoded and deduplicated); nothing is changed yet. `settings`:
+    max_per_tag, seed, delete and image_size."""
     max_per_tag, seed, delete = settings["max_per_tag"], settings["seed"], settings["delete"]
-    root = data.tag_folders
-    before = Counter(p.parent.name for p in paths)
+    before = state.folders()
     moves, log, removed, taken = [], [], Counter(), set()
-    for picture in sorted(pictures.values(), key=lambda p: p.id):
-        reason = picture.reason or (f"duplicate of id {duplicates[id(picture)]}"
-                                    if id(picture) in duplicates else None)
-        if not reason:
-            continue
-        for path in sorted(picture.entries):
-            entry = path.relative_to(root).as_posix()
+    for _, reason, invalid, entries in state.removals():
+        for entry in sorted(entries, key=PurePosixPath):
             target = "" if delete else _quarantine_name(data, entry, taken)
             moves.append((entry, target))
             log.append((entry, target, reason))
-            removed["invalid" if picture.reason else "duplicate", path.parent.name] += 1
-    gone = {root / entry for entry, _ in moves}
-    kept = [p for p in paths if p not in gone and p.stem.isdigit()]
-    capped = choose_capped(by_folder(kept), max_per_tag, seed)
+            removed["invalid" if invalid else "duplicate", entry.rpartition("/")[0]] += 1
+            state.mark_gone(entry)
+    capped = {f: state.capped(f, max_per_tag, seed) for f in before}
     rows = []
     for folder in sorted(before, key=lambda f: (-before[f], f)):
-        counts = (removed["invalid", folder], removed["duplicate", folder],
-                  len(capped.get(folder, ())))
+        counts = (removed["invalid", folder], removed["duplicate", folder], len(capped[folder]))
         rows.append((tag_of[folder], before[folder], *counts, before[folder] - sum(counts)))
     log_path = data.deleted if delete else data.quarantine_reasons
     old_capped = [(r["tag"], r["id"]) for r in read_csv_dicts(data.capped)]
     old_log = [(r["entry"], r["moved_to"], r["reason"]) for r in read_csv_dicts(log_path)]
     files = {_name(data, data.check_report): (REPORT_HEADER, rows),
              _name(data, data.capped): (CAPPED_HEADER, old_capped + sorted(
-                 (tag_of[f], p.stem) for f, ps in capped.items() for p in ps)),
+                 (tag_of[f], PurePosixPath(e).stem) for f, es in capped.items()
+                 for e in es)),
              _name(data, log_path): (REASONS_HEADER, old_log + log)}
-    unlinks = sorted(p.relative_to(root).as_posix() for ps in capped.values() for p in ps)
+    unlinks = sorted(e for es in capped.values() for e in es)
     return {"settings": settings, "moves": moves, "unlinks": unlinks, "files": files,
             "lines": _table(rows, log, log_path, data.check_report, len(unlinks), settings)}
 
@@ -143,8 +127,9 @@ def _table(rows, log, log_path, report_path, n_capped, settings):
     n_bad = len({e for e, _, r in log if not r.startswith("duplicate")})
     lines.append(f"checked {sum(r[1] for r in rows):,} entries in {len(rows)} tag folders: "
                  f"{'deleted' if delete else 'quarantined'} {n_bad:,} invalid and "
-                 f"{len(log) - n_bad:,} duplicate entries ({log_path}), capped {n_capped:,} "
-                 f"entries at {max_per_tag:,} per tag; report in {report_path}")
+                 f"{len(log) - n_bad:,} duplicate entries ({log_path}), "
+                 + (f"capped {n_capped:,} entries at {max_per_tag:,} per tag"
+                    if max_per_tag else "no cap") + f"; report in {report_path}")
     return lines
 
 
@@ -171,7 +156,7 @@ def carry_out(data, plan):
     # the settings of this check and the tree it left: a rerun with nothing changed has
     # nothing to do
     write_json(data.check_args, {"settings": plan["settings"],
-                                 "fingerprint": fingerprint(list(image_paths(root)), root)})
+                                 "fingerprint": fingerprint(image_paths(root), root)})
     for line in plan["lines"]:
         print(line)
     Journal(data.check_inspected).discard()

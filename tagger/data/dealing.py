@@ -18,60 +18,83 @@ from .safebooru import BadRow
 from ..core.tags import tag_to_folder
 
 
+CHUNK_ROWS = 4096  # CSV rows planned and resized at a time: the run's bounded window
+
+
 @dataclass
 class Plan:
-    """The work of one deal.py run, and what planning it counted."""
+    """The work of one window of CSV rows, and what planning it counted."""
     jobs: list = field(default_factory=list)     # Job per image to resize
     links: list = field(default_factory=list)    # (resized file, link) of done images
     relabelled: int = 0                          # done images whose dictionary tags changed
     counts: Counter = field(default_factory=Counter)  # rows already done, not downloaded...
-    errors: list = field(default_factory=list)   # (row, id, path, reason) of the bad rows
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Where deal.py reads and writes, and how it resizes."""
+    """Where deal.py reads and writes, and how it resizes. `gone`: the tag folders missing
+    when the run began (their done images are linked again)."""
     data: DataFolder
     images_dir: Path
-    images: dict      # id -> file name under images_dir
     size: int
     fit: str
     overwrite: bool
+    gone: frozenset = frozenset()
 
 
-def make_plan(rows, dic, labels, removed, layout):
-    """Build the plan for the CSV `rows`; update `labels` of done images. `removed`: the
-    (folder, id) entries check.py took out, never linked again."""
-    data, folder_of = layout.data, {t: tag_to_folder(t) for t in dic}  # once per tag, not row
-    done_files = set(os.listdir(data.resized)) if data.resized.is_dir() else set()
-    gone = {f for f in folder_of.values() if not (data.tag_folders / f).is_dir()}
+def missing_folders(data, dic):
+    """The dictionary's tag folders that do not exist (yet), before deal.py makes them."""
+    return frozenset(f for f in {tag_to_folder(t) for t in dic}
+                     if not (data.tag_folders / f).is_dir())
+
+
+def make_plan(rows, dic, state, layout):
+    """Build the plan for the CSV `rows` (one window); update the labels of done images in
+    `state` (a DealState, which also knows the downloads, check.py's removals and takes the
+    bad rows)."""
+    data, folder_of = layout.data, {t: tag_to_folder(t) for t in dic}
     plan = Plan()
     for row in rows:
         if isinstance(row, BadRow):
-            plan.errors.append((row.row, row.id, "", f"bad row: {row.reason}"))
+            state.add_error(row.row, row.id, "", f"bad row: {row.reason}")
             continue
         tags = tuple(t for t in row.tags if t in folder_of)
         if not tags:
             plan.counts["no dictionary tag"] += 1
-            plan.relabelled += labels.pop(row.id, None) is not None
+            plan.relabelled += state.drop_label(row.id)
             continue
         resized = data.resized_image(row.id)
+        removed = state.removed_folders(row.id)
         links = [(t, data.tag_folders / folder_of[t] / resized.name) for t in tags
-                 if (folder_of[t], row.id) not in removed]
-        if resized.name in done_files and not layout.overwrite:
+                 if folder_of[t] not in removed]
+        if not layout.overwrite and os.path.exists(resized):
             plan.counts["already done"] += 1
-            before = labels[row.id][1] if row.id in labels else ()
+            before = state.tags(row.id) or ()
             plan.relabelled += before != tags
-            labels[row.id] = (data.resized_name(row.id), tags)
+            state.set_label(row.id, data.resized_name(row.id), tags)
             plan.links += [(resized, link) for t, link in links
-                           if t not in before or link.parent.name in gone]
-        elif row.id not in layout.images:
+                           if t not in before or link.parent.name in layout.gone]
+            continue
+        name = state.image(row.id)
+        if name is None:
             plan.counts["not downloaded"] += 1
         else:
-            plan.jobs.append(Job(row.row, row.id, str(layout.images_dir / layout.images[row.id]),
-                                 str(resized), tuple(str(p) for _, p in links),
-                                 layout.size, layout.fit, tags))
+            plan.jobs.append(Job(row.row, row.id, str(layout.images_dir / name), str(resized),
+                                 tuple(str(p) for _, p in links), layout.size, layout.fit,
+                                 tags))
     return plan
+
+
+def windows(rows, size=CHUNK_ROWS):
+    """The rows in lists of `size`."""
+    chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def link_done(pairs):

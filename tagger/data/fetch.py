@@ -231,13 +231,16 @@ def fetch_image(session, url, config, limiter, breaker=None):
 
 def existing_images(images_dir):
     """Map id -> file name for the complete images already in `images_dir`."""
-    found = {}
+    return dict(iter_images(images_dir))
+
+
+def iter_images(images_dir):
+    """Yield (id, file name) of each complete image in `images_dir`, streaming."""
     if os.path.isdir(images_dir):
         for entry in os.scandir(images_dir):
             stem, dot, ext = entry.name.partition(".")
             if dot and stem.isdigit() and not entry.name.startswith(".") and entry.is_file():
-                found[int(stem)] = entry.name
-    return found
+                yield int(stem), entry.name
 
 
 class Downloader:

@@ -40,34 +40,56 @@ def process(job):
     return job, None
 
 
-def run_jobs(jobs, workers, on_done):
-    """Process jobs on `workers` processes (1 = in this process), calling on_done(job, err)."""
-    if workers <= 1:
-        for job in jobs:
-            on_done(*process(job))
-        return
-    with process_pool(workers) as pool:
-        for job, error in pool.imap_unordered(process, jobs, chunksize=32):
+class JobRunner:
+    """Resizes lists of jobs on `workers` processes (1 = in this process), one pool for the
+    whole run: use as `with JobRunner(n) as run: run(jobs, on_done)`."""
+
+    def __init__(self, workers):
+        self.workers, self.pool = workers, None
+
+    def __enter__(self):
+        if self.workers > 1:
+            self.pool = process_pool(self.workers).__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.__exit__(*exc)
+
+    def __call__(self, jobs, on_done):
+        """Process `jobs`, calling on_done(job, error or None) as each finishes."""
+        results = (map(process, jobs) if self.pool is None
+                   else self.pool.imap_unordered(process, jobs, chunksize=32))
+        for job, error in results:
             on_done(job, error)
+
+
+def iter_labels(path):
+    """Yield (id, path, tags tuple) of each labels.csv row, streaming (nothing if absent)."""
+    if not os.path.isfile(path):
+        return
+    with open(path, newline="", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            yield int(r["id"]), r["path"], tuple(r["tags"].split())
 
 
 def read_labels(path):
     """Read labels.csv into {id: (path, tags tuple)} (empty if absent)."""
-    if not os.path.isfile(path):
-        return {}
-    with open(path, newline="", encoding="utf-8") as f:
-        return {int(r["id"]): (r["path"], tuple(r["tags"].split())) for r in csv.DictReader(f)}
+    return {post_id: (rel, tags) for post_id, rel, tags in iter_labels(path)}
 
 
 def write_labels(path, labels):
     """Write {id: (path, tags)} as labels.csv, sorted by id, atomically."""
+    write_label_rows(path, ((i, labels[i][0], " ".join(labels[i][1])) for i in sorted(labels)))
+
+
+def write_label_rows(path, rows):
+    """Write (id, path, tags string) rows, already sorted by id, as labels.csv, atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(LABELS_HEADER)
-            for post_id in sorted(labels):
-                rel, tags = labels[post_id]
-                writer.writerow((post_id, rel, " ".join(tags)))
+            writer.writerows(rows)
 
 
 def image_paths(root):
@@ -94,7 +116,7 @@ def folder_tags(data, folders):
             known.update(folder_map(load_dic(dic)))
         except ValueError:  # an empty dictionary explains no folder
             pass
-    for _, tags in read_labels(data.labels).values():
+    for _, _, tags in iter_labels(data.labels):
         known.update(folder_map(tags))
     found = {}
     for name in folders:

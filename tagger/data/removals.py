@@ -5,6 +5,7 @@ quarantine/reasons.csv) and unlinks the entries over a tag folder's cap (logged 
 capped.csv). deal.py reads these records so that it never links those entries again, and
 `check.py --restore` moves them back and clears the records.
 """
+import csv
 import os
 import shutil
 
@@ -18,15 +19,27 @@ REASONS_HEADER = ("entry", "moved_to", "reason")  # of the quarantine's reasons 
 def removed_entries(data):
     """{(folder, id)} of the tag-folder entries check.py capped, quarantined or deleted in
     `data` (a DataFolder)."""
-    removed = {(tag_to_folder(r["tag"]), int(r["id"])) for r in read_csv_dicts(data.capped)
-               if r["id"].isdigit()}
+    return set(iter_removed(data))
+
+
+def iter_removed(data):
+    """Yield (folder, id) of each entry check.py's records say it removed, streaming."""
+    for r in _stream(data.capped):
+        if r["id"].isdigit():
+            yield tag_to_folder(r["tag"]), int(r["id"])
     for log in (data.quarantine_reasons, data.deleted):
-        for r in read_csv_dicts(log):
+        for r in _stream(log):
             folder, _, name = r["entry"].rpartition("/")
             stem = name.split(".")[0]
             if stem.isdigit():
-                removed.add((folder, int(stem)))
-    return removed
+                yield folder, int(stem)
+
+
+def _stream(path):
+    """The rows of a CSV with a header as dicts, one at a time (none if it is absent)."""
+    if os.path.isfile(path):
+        with open(path, newline="", encoding="utf-8") as f:
+            yield from csv.DictReader(f)
 
 
 def restore_quarantined(data):

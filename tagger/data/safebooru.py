@@ -59,8 +59,9 @@ def _records(lines, first_line_no=2):
             yield line_no, None
 
 
-def open_csv(path):
-    """Open a Safebooru CSV, check its header, and return (file, column index map)."""
+def open_csv(path, url_column="preview_url"):
+    """Open a Safebooru CSV, check its header (with `url_column` for the URLs), and return
+    (file, column index map)."""
     path = Path(path)
     if path.is_dir():
         raise CsvFormatError(f"{path} is a folder, not a CSV file: pass the CSV itself "
@@ -74,7 +75,11 @@ def open_csv(path):
     f = open(path, newline="", encoding="utf-8-sig", errors="replace")
     header = next(csv.reader([f.readline()]), [])
     columns = {name.strip().lower(): i for i, name in enumerate(header)}
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    missing = [c for c in _required(url_column) if c not in columns]
+    if missing == [url_column] and url_column != "preview_url":
+        f.close()
+        raise CsvFormatError(f"{path} has no {url_column} column (it has "
+                             f"{', '.join(columns)}); choose another --url-column.")
     if missing:
         f.close()
         raise CsvFormatError(f"{path}: line 1 is not a Safebooru header (missing column(s) "
@@ -144,9 +149,15 @@ def parse_lines(lines, columns, seen_ids, first_line_no=2, limit=0):
             break
 
 
-def read_rows(path, limit=0):
-    """Yield a Post or BadRow for each of the first `limit` data rows (0 = all) of the CSV."""
-    f, columns = open_csv(path)
+def _required(url_column):
+    """The columns a reader needs: the id, the URL column it fetches, the tags."""
+    return REQUIRED_COLUMNS if url_column == "preview_url" else ("id", url_column, "tags")
+
+
+def read_rows(path, limit=0, url_column="preview_url"):
+    """Yield a Post or BadRow for each of the first `limit` data rows (0 = all) of the CSV,
+    with the URLs of `url_column`."""
+    f, columns = open_csv(path, url_column)
     with f:
-        yield from parse_lines(f, tuple(columns[name] for name in REQUIRED_COLUMNS), IdSet(),
-                               limit=limit)
+        yield from parse_lines(f, tuple(columns[name] for name in _required(url_column)),
+                               IdSet(), limit=limit)

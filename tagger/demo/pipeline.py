@@ -46,7 +46,7 @@ def stage_commands(out, train_flags, image_size, min_count):
     return [
         ["download.py", *common, "--limit", "0"],
         ["set_dic.py", *common, "--min-count", str(min_count)],
-        ["deal.py", *common, "--limit", "0", "--image-size", str(image_size)],
+        ["deal.py", *common, "--image-size", str(image_size)],  # download.py's rows: all
         ["check.py", *common],
         ["train.py", *common, "--run", str(run), *train_flags],
         ["test.py", "--run", str(run), "--quiet"],
