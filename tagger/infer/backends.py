@@ -1,5 +1,7 @@
-"""One loader for every kind of tagger: a Keras run folder, an ONNX export or any WD14-layout
-folder (run with onnxruntime, without TensorFlow), or a LiteRT export (model.tflite)."""
+"""One loader for every kind of tagger: a Keras run folder, an ONNX export or any WD-layout
+folder (WD14's model.onnx + selected_tags.csv, or cl_tagger's model_optimized.onnx +
+tag_mapping.json; run with onnxruntime, without TensorFlow), or a LiteRT export
+(model.tflite)."""
 from pathlib import Path
 
 from ..core.folders import RunFolder

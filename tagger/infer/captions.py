@@ -3,54 +3,12 @@ sd-scripts' tag_images_by_wd14_tagger.py): a text file beside each picture, tags
 by a separator. --append adds to a caption without changing a byte of what it held.
 """
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..core.progress import plural
+from .kohya_order import CaptionStyle, display_name, split_tags, tag_key  # noqa: F401
 from .pictures import IMAGE_SUFFIXES, not_picture_lines, plan_names, renamed_lines, with_suffix
 from .writer import JOURNAL
-
-
-def split_tags(text, separator=", "):
-    """Tags in a caption or a flag's list, split at the separator without its spaces."""
-    mark = separator.strip() or separator
-    return [t.strip() for t in text.split(mark) if t.strip()]
-
-
-def display_name(tag, remove_underscore):
-    """A tag as written into a caption: kohya's --remove-underscore turns `long_hair` into
-    `long hair` but leaves tags of three characters or fewer (emoticons such as `^_^`)."""
-    return tag.replace("_", " ") if remove_underscore and len(tag) > 3 else tag
-
-
-@dataclass
-class CaptionStyle:
-    """How chosen tags become a caption."""
-    separator: str = ", "
-    remove_underscore: bool = False
-    undesired: frozenset = field(default_factory=frozenset)  # as typed, either spelling
-    always_first: tuple = ()
-    max_tags: int = 0  # 0 = no limit
-
-    @classmethod
-    def parse(cls, separator, remove_underscore, undesired, always_first, max_tags):
-        """The style of tag.py's flags (lists of tags as typed, separated like captions)."""
-        return cls(separator, remove_underscore, frozenset(split_tags(undesired, separator)),
-                   tuple(split_tags(always_first, separator)), max_tags)
-
-    def tags(self, chosen):
-        """Caption tags from [(tag, score)] most likely first: undesired ones left out,
-        at most max_tags, then the always-first ones moved to the front in their order."""
-        shown = [(t, display_name(t, self.remove_underscore)) for t, _ in chosen]
-        names = [n for t, n in shown if t not in self.undesired and n not in self.undesired]
-        if self.max_tags:
-            names = names[:self.max_tags]
-        first = [display_name(t, self.remove_underscore) for t in self.always_first]
-        first = [t for t in dict.fromkeys(first) if t in names]
-        return first + [t for t in names if t not in first]
-
-    def text(self, tags):
-        """The caption file's text."""
-        return self.separator.join(tags) + "\n"
 
 
 def check_flags(ext, separator):
@@ -70,11 +28,6 @@ BOM = b"\xef\xbb\xbf"
 
 class CaptionSkipped(ValueError):
     """One picture's caption left as it is (its message names it and why); the run goes on."""
-
-
-def tag_key(tag):
-    """A tag as a person means it: surrounding spaces and a BOM aside, `_` the same as ` `."""
-    return tag.strip().lstrip("\ufeff").strip().replace("_", " ")
 
 
 def appended(existing, tags, separator):
@@ -201,4 +154,16 @@ def caption_summary(plan, tagged, failed, extension, refused=(), others=()):
         text += (f", {len(plan.renamed):,} named after their whole file name because their "
                  f"stems clash (a trainer looking for <stem>{extension} will not find them: "
                  f"rename the pictures)")
+    return lines + [text]
+
+
+def record_summary(output_path, tagged, failed, others=()):
+    """tag.py's closing lines with --output-path: what went into the one file."""
+    lines = [f"{path}: skipped, not a readable picture ({error})" for path, error in failed]
+    lines += not_picture_lines(list(others))
+    text = f"wrote the captions of {plural(tagged, 'picture')} to {output_path}"
+    if failed:
+        text += f", unreadable {len(failed):,}"
+    if others:
+        text += f", {len(others):,} files skipped as not pictures"
     return lines + [text]

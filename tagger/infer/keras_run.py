@@ -8,10 +8,11 @@ import numpy as np
 
 from ..core.folders import RunFolder
 from ..core.tags import load_dic
+from .categories import Uncategorised
 
 
 @dataclass
-class Run:
+class Run(Uncategorised):
     """A trained run: predicts tag scores for images prepared as in training."""
     path: Path
     model: object

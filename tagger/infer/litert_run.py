@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core.folders import ExportFolder
 from ..core.tags import load_dic
+from .categories import Uncategorised
 from .onnx_run import export_info, export_thresholds
 
 
@@ -39,7 +40,7 @@ def litert_forward(model_file):
 
 
 @dataclass
-class LiteRtRun:
+class LiteRtRun(Uncategorised):
     """A LiteRT tagger: predicts tag scores for uint8 RGB pictures (n, size, size, 3)."""
     path: Path
     forward: object

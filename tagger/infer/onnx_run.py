@@ -1,17 +1,21 @@
-"""Tagging with onnxruntime, without TensorFlow: an exported run, or any WD14-layout folder.
+"""Tagging with onnxruntime, without TensorFlow: an exported run, or any WD-layout folder.
 
-Two layouts are read:
+Three layouts are read:
 - this project's bare ONNX export (`export.py RUN --format onnx`): model.onnx fed RGB 0..255
   at the run's size, with the run's dic.txt and thresholds.csv beside it;
 - the WD14 tagger layout (model.onnx + selected_tags.csv, as `export.py --format wd14`
   writes and as public WD taggers ship): fed as those tools feed it, a white square of 448
-  (the input's height) in BGR; the rating columns (category 9) are left out, so callers see
-  only the tags. Its tuned thresholds are the run's thresholds.csv, which export.py copies
-  beside it; a public WD tagger has none, and choosing by tuned thresholds is refused.
+  (the input's height) in BGR;
+- the cl_tagger layout (model_optimized.onnx + tag_mapping.json), fed as kohya-ss
+  sd-scripts feeds it: BGR, channels first (NCHW), scaled to [-1, 1], the outputs logits to
+  which the sigmoid is applied here.
+In both WD layouts the rating columns are kept apart from the tags (`ratings`, scored by
+predict_rated), and each tag has its category (tagger.infer.categories). Their tuned
+thresholds are the run's thresholds.csv, which export.py copies beside them; a public WD
+tagger has none, and choosing by tuned thresholds is refused.
 OnnxRun offers what tagger.infer.keras_run.Run offers: tags, thresholds, image_size, fit, predict().
 This module must not import TensorFlow or Keras.
 """
-import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +24,10 @@ import numpy as np
 
 from ..core.folders import ExportFolder
 from ..core.tags import load_dic
+from .categories import RATING, read_selected_tags, read_tag_mapping, wd_labels  # noqa: F401
 from .keras_run import read_thresholds  # TensorFlow-free: keras_run imports Keras only to load
 
-RATING_CATEGORY = "9"
+CL_MODEL, CL_MAPPING = "model_optimized.onnx", "tag_mapping.json"  # kohya's names
 
 
 @dataclass
@@ -34,32 +39,58 @@ class OnnxRun:
     thresholds: np.ndarray
     image_size: int
     fit: str
-    layout: str                # "onnx" (bare, RGB) or "wd14" (BGR, ratings first)
+    layout: str                # "onnx" (bare, RGB), "wd14" (BGR) or "cl_tagger" (BGR, NCHW)
     columns: np.ndarray        # which output columns are the tags
     settings: dict = field(default_factory=dict)  # the source run's args.json, when known
+    categories: list = None    # each tag's category ("general", "character", ...)
+    ratings: list = field(default_factory=list)  # the rating names, in rating_columns' order
+    rating_columns: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+
+    def __post_init__(self):
+        if self.categories is None:
+            self.categories = ["general"] * len(self.tags)
 
     def predict(self, arrays, batch_size=64):
         """Scores (n, n_tags) for uint8 RGB arrays (n, size, size, 3), in batches."""
+        return self.predict_rated(arrays, batch_size)[0]
+
+    def predict_rated(self, arrays, batch_size=64):
+        """(tag scores (n, n_tags), rating scores (n, n_ratings)) for uint8 RGB arrays."""
         arrays = np.asarray(arrays)
         name = self.session.get_inputs()[0].name
-        out = []
+        tags, ratings = [], []
         for start in range(0, len(arrays), batch_size):
-            batch = arrays[start:start + batch_size].astype(np.float32)
-            if self.layout == "wd14":
-                batch = np.ascontiguousarray(batch[..., ::-1])  # RGB -> BGR
-            out.append(self.session.run(None, {name: batch})[0][:, self.columns])
-        if not out:
-            return np.zeros((0, len(self.tags)), np.float32)
-        return np.concatenate(out)
+            out = self.session.run(None, {name: self.fed(arrays[start:start + batch_size])})[0]
+            if self.layout == "cl_tagger":
+                out = 1 / (1 + np.exp(-np.clip(out, -30, 30)))  # logits, as kohya's script says
+            tags.append(out[:, self.columns])
+            ratings.append(out[:, self.rating_columns])
+        if not tags:
+            return (np.zeros((0, len(self.tags)), np.float32),
+                    np.zeros((0, len(self.ratings)), np.float32))
+        return np.concatenate(tags), np.concatenate(ratings)
+
+    def fed(self, batch):
+        """A batch of uint8 RGB pictures as this layout's input."""
+        batch = batch.astype(np.float32)
+        if self.layout == "onnx":
+            return batch
+        batch = batch[..., ::-1]  # RGB -> BGR
+        if self.layout == "cl_tagger":
+            batch = batch.transpose(0, 3, 1, 2) / 127.5 - 1.0
+        return np.ascontiguousarray(batch, np.float32)
 
 
 def find_onnx_file(path):
-    """The .onnx file of a folder (model.onnx, else its only *.onnx) or the file itself."""
+    """The .onnx file of a folder (model.onnx, or model_optimized.onnx beside
+    tag_mapping.json, else its only *.onnx) or the file itself."""
     path = Path(path)
     if path.is_file():
         if path.suffix.lower() != ".onnx":
             raise ValueError(f"{path}: not an .onnx file")
         return path
+    if (path / CL_MAPPING).is_file() and (path / CL_MODEL).is_file():
+        return path / CL_MODEL
     if ExportFolder(path).onnx.is_file():
         return ExportFolder(path).onnx
     found = sorted(path.glob("*.onnx")) if path.is_dir() else []
@@ -68,15 +99,6 @@ def find_onnx_file(path):
             f"{path}: expected model.onnx or exactly one .onnx file, found "
             f"{len(found)}; export a run with `python export.py RUN --format onnx`")
     return found[0]
-
-
-def read_selected_tags(path):
-    """(names, categories) of a WD14 selected_tags.csv (header tag_id,name,category,count)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or not {"name", "category"} <= set(rows[0]):
-        raise ValueError(f"{path}: not a WD14 tag list (needs the columns name and category)")
-    return [r["name"] for r in rows], [r["category"].strip() for r in rows]
 
 
 def onnx_session(model_file):
@@ -105,34 +127,58 @@ def export_thresholds(folder, tags, info):
     return read_thresholds(ExportFolder(folder).thresholds, tags)
 
 
-def open_onnx(path):
-    """An OnnxRun for a folder with model.onnx (or one *.onnx file), or for an .onnx file."""
-    model_file = find_onnx_file(path)
-    folder = model_file.parent
-    info = export_info(folder)
+def opened_session(model_file):
+    """onnx_session, with a damaged or foreign file refused in one line."""
     try:
-        session = onnx_session(model_file)
+        return onnx_session(model_file)
     except Exception as exc:  # onnxruntime's own error types for a cut-off or foreign file
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise ValueError(f"{model_file} cannot be read ({type(exc).__name__}: {first[:200]}); "
                          f"it is damaged or incomplete: export the run again (python export.py "
                          f"RUN --format onnx or wd14) or copy it again") from None
-    size = int(session.get_inputs()[0].shape[1])
-    settings, selected = info.get("run_settings", {}), ExportFolder(folder).selected_tags
+
+
+def input_side(session, layout):
+    """The side of the square pictures the model takes (448 where its input does not say)."""
+    shape = session.get_inputs()[0].shape
+    side = shape[2] if layout == "cl_tagger" else shape[1]
+    return int(side) if isinstance(side, int) else 448
+
+
+def wd_layout_run(folder, session, labels, layout, info, model_file):
+    """An OnnxRun of a WD-layout folder (`labels` read from its tag list)."""
+    labels.check_width(session.get_outputs()[0].shape[-1], model_file)
+    columns = labels.tag_columns
+    tags = [labels.names[i] for i in columns]
+    ratings = labels.columns(RATING)
+    return OnnxRun(folder, session, tags, export_thresholds(folder, tags, info),
+                   input_side(session, layout), "pad", layout, columns,
+                   info.get("run_settings", {}), [labels.categories[i] for i in columns],
+                   [labels.names[i] for i in ratings], ratings)
+
+
+def open_onnx(path):
+    """An OnnxRun for a folder with model.onnx (or one *.onnx file), or for an .onnx file."""
+    model_file = find_onnx_file(path)
+    folder = model_file.parent
+    info = export_info(folder)
+    selected, mapping = ExportFolder(folder).selected_tags, folder / CL_MAPPING
+    if mapping.is_file() and not selected.is_file():
+        labels = read_tag_mapping(mapping)
+        return wd_layout_run(folder, opened_session(model_file), labels, "cl_tagger", info,
+                             model_file)
     if selected.is_file():
-        names, categories = read_selected_tags(selected)
-        columns = np.array([i for i, c in enumerate(categories) if c != RATING_CATEGORY])
-        width = session.get_outputs()[0].shape[-1]
-        if isinstance(width, int) and width != len(names):
-            raise ValueError(f"{model_file} gives {width} scores but "
-                             f"{selected} lists {len(names)} tags")
-        tags = [names[i] for i in columns]
-        return OnnxRun(folder, session, tags, export_thresholds(folder, tags, info), size,
-                       "pad", "wd14", columns, settings)
+        labels = wd_labels(selected)
+        return wd_layout_run(folder, opened_session(model_file), labels, "wd14", info,
+                             model_file)
     dic = ExportFolder(folder).dic
     if not dic.is_file():
-        raise FileNotFoundError(f"{folder}: neither {selected.name} (WD14 layout) nor {dic.name} "
-                                f"(python export.py RUN --format onnx) beside {model_file.name}")
+        raise FileNotFoundError(f"{folder}: neither {selected.name} (WD14 layout), {mapping.name} "
+                                f"(cl_tagger layout) nor {dic.name} (python export.py RUN "
+                                f"--format onnx) beside {model_file.name}")
+    session = opened_session(model_file)
     tags = load_dic(dic)
-    return OnnxRun(folder, session, tags, export_thresholds(folder, tags, info), size,
-                   settings.get("fit", "pad"), "onnx", np.arange(len(tags)), settings)
+    settings = info.get("run_settings", {})
+    return OnnxRun(folder, session, tags, export_thresholds(folder, tags, info),
+                   int(session.get_inputs()[0].shape[1]), settings.get("fit", "pad"), "onnx",
+                   np.arange(len(tags)), settings)

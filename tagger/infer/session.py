@@ -13,7 +13,7 @@ chosen tags.
         for result in session.results():
             ...
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from ..core.entry import describe_os_error
 from ..core.folders import RunFolder
 from ..core.quiet import keep_quiet
 from . import backends
+from .categories import MCUT_FLOOR, mcut_threshold
 from .decoding import DecodeStream, WorkerDied, open_pool
 
 __all__ = ["Choice", "Decoding", "Tagged", "TaggerError", "TaggingSession", "WorkerDied",
@@ -37,11 +38,16 @@ FAILURES = (TaggerError, WorkerDied)  # what a script turns into one line and ex
 
 @dataclass(frozen=True)
 class Choice:
-    """How tags are chosen, the same in every script: over the tagger's tuned per-tag
-    thresholds (the default) or one `threshold` for every tag, then at most `max_tags` of
+    """How tags are chosen, the same in every script: each tag over its category's threshold
+    (`by_category`, pairs such as ("character", 0.85)) or, in the categories of `mcut`, over
+    the MCut threshold of that picture's scores (as imgutils does); else over one `threshold`;
+    else over the tagger's tuned per-tag thresholds (the default). Then at most `max_tags` of
     them, the most likely (None: no limit)."""
     threshold: float = None
     max_tags: int = None
+    by_category: tuple = ()
+    mcut: frozenset = frozenset()
+    _cache: list = field(default_factory=list, compare=False, hash=False, repr=False)
 
     @property
     def tuned(self):
@@ -49,12 +55,38 @@ class Choice:
 
     def check(self, tagger, source, alternatives):
         """Refuse tuned thresholds that the tagger does not have, in one line."""
-        if self.tuned and tagger.thresholds is None:
+        limits, cuts = self._plan(tagger)
+        fixed = ~np.logical_or.reduce([mask for mask, _ in cuts]) if cuts else slice(None)
+        if tagger.thresholds is None and np.isnan(limits[fixed]).any():
             raise TaggerError(missing_thresholds(source, alternatives))
+
+    def _plan(self, tagger):
+        """(each tag's fixed threshold, NaN where tuned ones are missing; [(category mask,
+        MCut floor)]) for `tagger`, worked out once per tagger."""
+        if not self._cache or self._cache[0] is not tagger:
+            categories = np.asarray(tagger.categories, object)
+            if self.threshold is not None:
+                limits = np.full(len(tagger.tags), float(self.threshold))
+            elif tagger.thresholds is not None:
+                limits = np.asarray(tagger.thresholds, float).copy()
+            else:
+                limits = np.full(len(tagger.tags), np.nan)
+            for category, value in self.by_category:
+                limits[categories == category] = value
+            cuts = [(categories == c, MCUT_FLOOR.get(c, 0.0)) for c in sorted(self.mcut)]
+            self._cache[:] = [tagger, limits, [(m, f) for m, f in cuts if m.any()]]
+        return self._cache[1], self._cache[2]
 
     def pick(self, scores, tagger):
         """[(tag, score)] for one picture, most likely first."""
-        return choose(scores, tagger.tags, tagger.thresholds, self.threshold, self.max_tags)
+        limits, cuts = self._plan(tagger)
+        if cuts:
+            limits = limits.copy()
+            for mask, floor in cuts:
+                cut = mcut_threshold(scores[mask])
+                if cut is not None:  # a category of one tag keeps its fixed threshold
+                    limits[mask] = max(floor, cut)
+        return choose(scores, tagger.tags, limits, max_tags=self.max_tags)
 
 
 def missing_thresholds(source, alternatives):
@@ -69,7 +101,8 @@ def choose(scores, tags, thresholds=None, threshold=None, max_tags=None):
     `thresholds` or one `threshold`, then at most `max_tags` of them."""
     order = np.argsort(-scores, kind="stable")
     limits = np.full(len(tags), threshold) if threshold is not None else np.asarray(thresholds)
-    chosen = [(tags[j], float(scores[j])) for j in order if scores[j] >= limits[j]]
+    kept = order[scores[order] >= limits[order]]  # a NaN limit (no threshold) keeps nothing
+    chosen = [(tags[j], float(scores[j])) for j in kept]
     return chosen[:max_tags] if max_tags else chosen
 
 
@@ -97,12 +130,14 @@ class Decoding:
 
 @dataclass
 class Tagged:
-    """One picture's result: its scores and chosen tags, or why it could not be read."""
+    """One picture's result: its scores and chosen tags, or why it could not be read; its
+    `ratings` are {rating: score} for a tagger that rates ({} for one that does not)."""
     path: Path
     scores: np.ndarray = None
     chosen: list = None
     error: str = None
     picture_file: str = None  # with Decoding.draw_dir: the decoded picture, for drawing
+    ratings: dict = field(default_factory=dict)
 
 
 def open_tagger(path):
@@ -174,12 +209,15 @@ class TaggingSession:
         self.load()
         if not self.paths:
             return
-        for item, row in predict_stream(self.tagger, self.stream, self.decoding.batch_size):
+        names = list(self.tagger.ratings)
+        for item, row, rated in predict_stream(self.tagger, self.stream,
+                                               self.decoding.batch_size):
             if row is None:
                 yield Tagged(item.path, error=item.error)
             else:
                 yield Tagged(item.path, row, self.choice.pick(row, self.tagger),
-                             picture_file=item.picture_file)
+                             picture_file=item.picture_file,
+                             ratings={n: float(v) for n, v in zip(names, rated)})
 
     def score(self, paths, on_result=None):
         """(n, tags) scores of `paths` (NaN rows for pictures that could not be read)."""
@@ -195,13 +233,14 @@ class TaggingSession:
 
 
 def predict_stream(tagger, decoded, batch_size):
-    """Yield (Decoded, scores or None) in order, predicting `batch_size` pictures at once."""
+    """Yield (Decoded, tag scores or None, rating scores or None) in order, predicting
+    `batch_size` pictures at once."""
     batch = []
     for item in decoded:
         if item.error is not None:
             yield from _flush(tagger, batch)
             batch = []
-            yield item, None
+            yield item, None, None
             continue
         batch.append(item)
         if len(batch) == batch_size:
@@ -213,7 +252,7 @@ def predict_stream(tagger, decoded, batch_size):
 def _flush(tagger, batch):
     if not batch:
         return
-    scores = tagger.predict(np.stack([b.array for b in batch]), len(batch))
-    for item, row in zip(batch, scores):
+    scores, ratings = tagger.predict_rated(np.stack([b.array for b in batch]), len(batch))
+    for item, row, rated in zip(batch, scores, ratings):
         item.array = None  # done with it: the batch's memory goes as soon as it is tagged
-        yield item, row
+        yield item, row, rated
