@@ -72,7 +72,8 @@ def test_set_dic_workers_stop_quietly_and_write_nothing(data_dir):
         f.write("id,created_at,rating,score,sample_url,sample_width,sample_height,preview_url,tags\n")
         f.writelines(f"{i},0,s,0,http://x/{i}.jpg,1,1,http://x/{i}.jpg,tag{i % 997} tag{i % 89} "
                      f"smile 1girl long_hair\n" for i in range(1, 700_001))
-    with Terminal("set_dic.py", "--data-dir", data_dir, "--workers", "2", "--max-tags", "3") as term:
+    with Terminal("set_dic.py", "--data-dir", data_dir, "--workers", "2", "--max-tags", "3",
+                  "--limit", "0") as term:
         term.wait_for(r"count tags:")
         time.sleep(0.3)
         assert_stopped(term, term.ctrl_c(), within=10)

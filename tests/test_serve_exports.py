@@ -47,3 +47,33 @@ def test_exports_are_offered_and_tag_as_tag_py(export_server, tmp_path):
             assert list(reply.json()["caption"]) == expected, (name, picture.name)
             tagged += bool(expected)
     assert tagged  # some tags to compare, not only empty captions
+
+
+def test_a_wd_layout_taggers_ratings_lead_the_webui_caption(exported, tmp_path):
+    """A WD-layout folder with rating rows: /tagger/v1/interrogate puts every rating first,
+    as the webui extension does, and /api/tag gives them apart; this project's own wd14
+    export, whose rating columns are placeholders, offers none."""
+    from wd_layout import wd_folder
+
+    _, root = exported
+    runs = tmp_path / "runs"
+    wd_folder(root / "wd14", runs / "rated")
+    shutil.copytree(root / "wd14", runs / "ours")
+    served = Served("--runs-dir", str(runs))
+    try:
+        picture = shape_image(np.random.default_rng(4), "red", "circle", size=90)
+        body = {"image": base64.b64encode(picture).decode(), "threshold": 0.3}
+        rated = requests.post(served.url + "/tagger/v1/interrogate",
+                              json={**body, "model": "rated"}, timeout=60).json()["caption"]
+        assert list(rated)[:2] == ["general", "sensitive"]
+        assert rated["general"] > rated["sensitive"]  # the red background's rating wins
+        assert not {"general", "sensitive"} & set(list(rated)[2:])
+        ours = requests.post(served.url + "/tagger/v1/interrogate",
+                             json={**body, "model": "ours"}, timeout=60).json()["caption"]
+        assert "general" not in ours and "red_background" in ours
+        own = requests.post(served.url + "/api/tag", files={"image": ("p.png", picture)},
+                            data={"model": "rated", "threshold": "0.3"}, timeout=60).json()
+        assert set(own["ratings"]) == {"general", "sensitive"}
+        assert not {"general", "sensitive"} & set(own["scores"])
+    finally:
+        served.stop()

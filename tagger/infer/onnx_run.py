@@ -150,7 +150,9 @@ def wd_layout_run(folder, session, labels, layout, info, model_file):
     labels.check_width(session.get_outputs()[0].shape[-1], model_file)
     columns = labels.tag_columns
     tags = [labels.names[i] for i in columns]
-    ratings = labels.columns(RATING)
+    # export.py writes the layout's rating columns as constant zeros (a run learns no
+    # ratings): offered as ratings, they would always say "general"
+    ratings = labels.columns(RATING) if not info else np.zeros(0, int)
     return OnnxRun(folder, session, tags, export_thresholds(folder, tags, info),
                    input_side(session, layout), "pad", layout, columns,
                    info.get("run_settings", {}), [labels.categories[i] for i in columns],

@@ -54,15 +54,16 @@ class Tagging:
         return name, batcher.tagger, batcher
 
     async def scores(self, name, data):
-        """(name, tagger, scores) of one picture's bytes."""
+        """(name, tagger, tag scores, {rating: score}) of one picture's bytes."""
         name, tagger, batcher = await self.tagger(name)
         array = await asyncio.to_thread(model_array, data, tagger.image_size, tagger.fit)
         try:
-            row = await asyncio.wait_for(batcher.scores(array), self.serving.timeout)
+            row, rated = await asyncio.wait_for(batcher.rated(array), self.serving.timeout)
         except asyncio.TimeoutError:
             raise Refused(504, f"the model did not answer within {self.serving.timeout:g} s"
                           ) from None
-        return name, tagger, row
+        ratings = {r: float(score) for r, score in zip(tagger.ratings, rated)}
+        return name, tagger, row, ratings
 
     async def unload(self):
         """Close every opened model once the pictures it holds are answered; the number
@@ -100,15 +101,15 @@ async def interrogators(request):
 
 async def interrogate(request):
     """POST /tagger/v1/interrogate: {"image", "model", "threshold"} -> {"caption": {tag:
-    score}}, the tags at or over the threshold, most likely first (the extension puts its
-    rating pseudo-tags first; these taggers have none)."""
+    score}}: every rating of the model first (as the extension does; a run trained here has
+    none), then the tags at or over the threshold, most likely first."""
     body = await json_body(request)
     threshold = threshold_of(body.get("threshold"), WEBUI_THRESHOLD)
     data = from_base64(body.get("image"))
     tagging = request.app.state.tagging
-    _, tagger, row = await tagging.scores(body.get("model"), data)
+    _, tagger, row, ratings = await tagging.scores(body.get("model"), data)
     chosen = choice_for(tagger, threshold).pick(row, tagger)
-    return JSONResponse({"caption": {tag: score for tag, score in chosen}})
+    return JSONResponse({"caption": {**ratings, **{tag: score for tag, score in chosen}}})
 
 
 async def unload_interrogators(request):
@@ -138,13 +139,14 @@ async def tag_upload(request):
         data = await upload.read()
         threshold = threshold_of(form.get("threshold"))
         model, draw = form.get("model") or None, form.get("draw") in ("1", "true")
-    name, tagger, row = await request.app.state.tagging.scores(model, data)
+    name, tagger, row, ratings = await request.app.state.tagging.scores(model, data)
     chosen = choice_for(tagger, threshold).pick(row, tagger)
     answer = {"model": name, "tag_count": len(tagger.tags),
               "threshold": "tuned" if threshold is None else threshold,
               "tags": [[t, round(s, 5)] for t, s in chosen],
               "caption": CaptionStyle().text(CaptionStyle().tags(chosen)).rstrip("\n"),
-              "scores": {t: round(float(s), 5) for t, s in zip(tagger.tags, row)}}
+              "scores": {t: round(float(s), 5) for t, s in zip(tagger.tags, row)},
+              "ratings": {r: round(s, 5) for r, s in ratings.items()}}
     if draw:
         png = await asyncio.to_thread(drawn_png, data, chosen, tagger.image_size, tagger.fit)
         answer["drawn"] = "data:image/png;base64," + base64.b64encode(png).decode()

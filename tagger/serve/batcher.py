@@ -30,7 +30,11 @@ class Batcher:
         self.calls, self.pictures, self.waiting = 0, 0, 0  # waiting: queued or in predict
 
     async def scores(self, array):
-        """The model's scores for one input array (waits its turn in a batch)."""
+        """The model's tag scores for one input array (waits its turn in a batch)."""
+        return (await self.rated(array))[0]
+
+    async def rated(self, array):
+        """(tag scores, rating scores) for one input array (waits its turn in a batch)."""
         future = asyncio.get_running_loop().create_future()
         try:
             self.queue.put_nowait((array, future))
@@ -68,17 +72,24 @@ class Batcher:
                 continue
             arrays = np.stack([a for a, _ in batch])
             try:
-                rows = await loop.run_in_executor(self.pool, self.tagger.predict, arrays,
-                                                  len(batch))
+                rows = await loop.run_in_executor(self.pool, self._predict, arrays)
             except Exception as exc:  # the requests answer it; the server goes on
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
             self.calls, self.pictures = self.calls + 1, self.pictures + len(batch)
-            for (_, future), row in zip(batch, rows):
+            for (_, future), row, rating in zip(batch, *rows):
                 if not future.done():
-                    future.set_result(np.asarray(row))
+                    future.set_result((np.asarray(row), np.asarray(rating)))
+
+    def _predict(self, arrays):
+        """(tag scores, rating scores) of a batch; no ratings from a tagger without any."""
+        rated = getattr(self.tagger, "predict_rated", None)
+        if rated is not None:
+            return rated(arrays, len(arrays))
+        scores = self.tagger.predict(arrays, len(arrays))
+        return scores, np.zeros((len(scores), 0), np.float32)
 
     async def drain(self, timeout):
         """Wait, up to `timeout` seconds, for the pictures already queued to be answered."""
