@@ -47,11 +47,13 @@ def main(argv=None):
         cli.fail(exc)
     files = [f for f in (args.scores, args.output_path) if f]
     with locked_writer([] if record else caption_folders(plan), files) as writer:
-        counts, tagged, failed, refused = (tag_all(args, plan, writer, state, record)
-                                           if plan.todo else (collections.Counter(), 0, [], []))
+        counts, tagged, failed, refused, unchanged = (
+            tag_all(args, plan, writer, state, record) if plan.todo
+            else (collections.Counter(), 0, [], [], []))
         record and record.write(writer, args.overwrite)
     closing = (record_summary(args.output_path, tagged, failed, others) if record else
-               caption_summary(plan, tagged, failed, args.caption_extension, refused, others))
+               caption_summary(plan, tagged, failed, args.caption_extension, refused, others,
+                               len(unchanged)))
     for line in (*frequency_table(counts, tagged, args.table_rows), *closing):
         print(line)
     return {"tagged": tagged, "skipped": len(plan.skipped), "failed": len(failed),
@@ -59,8 +61,10 @@ def main(argv=None):
 
 
 def tag_all(args, plan, writer, state, record):
-    """Tag, caption and score the plan's pictures; (counts, tagged, failed, refused)."""
+    """Tag, caption and score the plan's pictures; (counts, tagged, failed, refused,
+    unchanged)."""
     counts, tagged, failed, refused = collections.Counter(), 0, [], []
+    unchanged = []  # --append: captions that already held every tag
     style = tag_flags.style_of(args)
     decoding = Decoding(args.workers, args.batch_size, reduced=not args.full_decode,
                         max_pixels=args.max_pixels)
@@ -87,10 +91,10 @@ def tag_all(args, plan, writer, state, record):
                     record.add(result.path, recorded_caption(
                         plan.captions[result.path], tags, style.separator, args.append))
                 else:
-                    problem = caption_picture(writer, plan.captions[result.path], tags, style,
-                                              args.append, args.overwrite)
-                    if problem:
-                        refused.append(problem)
+                    written, problem = caption_picture(writer, plan.captions[result.path], tags,
+                                                       style, args.append, args.overwrite)
+                    if not written:
+                        refused.append(problem) if problem else unchanged.append(result.path)
                         continue
                 counts.update(set(tags))
                 tagged += 1
@@ -99,7 +103,7 @@ def tag_all(args, plan, writer, state, record):
             scores and scores.close()
     except (*FAILURES, ValueError) as exc:  # ValueError: a --scores file of other tags
         cli.fail(exc)
-    return counts, tagged, failed, refused
+    return counts, tagged, failed, refused, unchanged
 
 
 if __name__ == "__main__":

@@ -68,8 +68,12 @@ def test_skips_captioned_pictures_unless_overwrite_and_appends_without_duplicate
     assert "captioned 3 pictures" in capsys.readouterr().out
     tag_main(pics, run, "--append")
     assert caption(pics / "a.txt") == "my own words, circle, red_background\n"
-    tag_main(pics, run, "--append")  # again: nothing added twice
+    capsys.readouterr()
+    tag_main(pics, run, "--append")  # again: nothing added twice, and none counted as written
     assert caption(pics / "a.txt") == "my own words, circle, red_background\n"
+    summary = capsys.readouterr().out.splitlines()[-1]
+    assert summary.startswith("captioned 0 pictures") and "4 already held every tag" in summary
+    assert "--overwrite or --append" not in summary
     assert caption(pics / "b.txt").count("square") == 1
     tag_main(pics, run, "--overwrite")
     assert set(caption(pics / "a.txt").strip().split(", ")) == {"red_background", "circle"}

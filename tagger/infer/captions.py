@@ -127,16 +127,17 @@ def caption_folders(plan):
 
 
 def caption_picture(writer, path, tags, style, append, overwrite):
-    """write_caption; the line saying why the caption was left as it is, or None."""
+    """write_caption; (whether the caption was written, the line saying why it was left as
+    it is or None). With --append, a caption that already holds every tag is not written."""
     try:
-        write_caption(writer, path, tags, style, append, overwrite)
+        return write_caption(writer, path, tags, style, append, overwrite), None
     except CaptionSkipped as exc:
-        return str(exc)
-    return None
+        return False, str(exc)
 
 
-def caption_summary(plan, tagged, failed, extension, refused=(), others=()):
-    """tag.py's closing lines: what was written, skipped, refused, and renamed."""
+def caption_summary(plan, tagged, failed, extension, refused=(), others=(), unchanged=0):
+    """tag.py's closing lines: what was written, skipped, refused, and renamed (`unchanged`:
+    captions --append found nothing new for)."""
     lines = [f"{path}: skipped, not a readable picture ({error})" for path, error in failed]
     lines += list(refused) + not_picture_lines(list(others))
     lines += renamed_lines(plan.renamed, "captioned", lambda p: plan.captions[p].name)
@@ -144,6 +145,8 @@ def caption_summary(plan, tagged, failed, extension, refused=(), others=()):
     if plan.skipped:  # never with --append or --overwrite, which caption every picture
         text += (f", already captioned {len(plan.skipped):,} (skipped; --overwrite or --append "
                  f"to redo)")
+    if unchanged:
+        text += f", {unchanged:,} already held every tag (left as they were)"
     if failed:
         text += f", unreadable {len(failed):,}"
     if refused:
