@@ -6,9 +6,10 @@ On the run's test split (its validation split if it has none), decoded as test.p
 it measures each variant's mAP, the share of pictures whose caption (the run's tuned
 thresholds) is the same as fp32's, the tag decisions that change and the largest score
 difference; then the size of model.onnx and the pictures/s of the network alone at batch 64
-(the pictures prepared beforehand), with the load average beside it. With --resnet100 it also
-times the default network (resnet, 100 px, 38 tags, untrained: speed does not depend on the
-weights) the same way. Writes bench/quantize_results.md.
+(the pictures prepared beforehand), with the load average beside it, and of the run's Keras
+model in float32 and under mixed_bfloat16 for comparison. With --resnet100 it also times the
+default network (resnet, 100 px, 38 tags, untrained: speed does not depend on the weights)
+the same way. Writes bench/quantize_results.md.
 
 Examples:
   python bench/quantize.py --run runs/tagger
@@ -44,7 +45,10 @@ def parse_args(argv=None):
     parser.add_argument("--limit", type=int, default=0,
                         help="held-out pictures to score; 0 = all (default: %(default)s)")
     parser.add_argument("--calls", type=int, default=8,
-                        help="batches of 64 per timing, best of 3 (default: %(default)s)")
+                        help="batches of 64 per timing (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=10,
+                        help="timings of each variant, taking turns; the best counts "
+                             "(default: %(default)s)")
     parser.add_argument("--resnet100", action="store_true",
                         help="also time the default resnet at 100 px (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "quantize_results.md",
@@ -130,26 +134,19 @@ def quality(folders, data_dir, limit):
     return found
 
 
-def rate(model_file, pictures, calls):
-    """Pictures/s of onnxruntime's session alone (as tag.py opens it) at batch 64, best of 3."""
+def onnx_call(model_file, pictures):
+    """A call of onnxruntime's session alone (opened as tag.py opens it) on one batch."""
     from tagger.infer.onnx_run import onnx_session
 
     session = onnx_session(model_file)
     name = session.get_inputs()[0].name
     batch = np.ascontiguousarray(pictures[:BATCH].astype(np.float32))
-    session.run(None, {name: batch})
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        for _ in range(calls):
-            session.run(None, {name: batch})
-        best = min(best, (time.perf_counter() - start) / calls)
-    return BATCH / best
+    return lambda: session.run(None, {name: batch})
 
 
-def speeds(folders, calls):
-    """{variant: pictures/s} on generated pictures of each export's input size (the content
-    does not change the work)."""
+def export_calls(folders):
+    """{variant: call} on generated pictures of each export's input size (the content does
+    not change the work)."""
     from tagger.infer.onnx_run import open_onnx
 
     rng = np.random.default_rng(0)
@@ -157,13 +154,12 @@ def speeds(folders, calls):
     for name, folder in folders.items():
         size = open_onnx(folder).image_size
         pictures = rng.integers(0, 256, (BATCH, size, size, 3), dtype=np.uint8)
-        found[name] = rate(folder / "model.onnx", pictures, calls)
-        print(f"{name}: {found[name]:,.0f} pictures/s at batch {BATCH}")
+        found[name] = onnx_call(folder / "model.onnx", pictures)
     return found
 
 
-def resnet100(work, calls):
-    """{variant: pictures/s} of the default network (untrained) in fp32, int8 and fp16."""
+def resnet100_calls(work):
+    """{variant: call} of the default network (untrained) in fp32, int8 and fp16."""
     from bench.backends import SIZE, make_run
     from tagger.export.build import export_run
     from tagger.export.quantize import Int8Plan, quantize_file
@@ -180,14 +176,61 @@ def resnet100(work, calls):
     fp16 = float16_copy(fp32, work / "resnet100_fp16")
     if fp16:
         folders["resnet 100 px fp16"] = fp16
-    return {name: rate(folder / "model.onnx", pictures, calls) for name, folder in folders.items()}
+    return {name: onnx_call(folder / "model.onnx", pictures) for name, folder in folders.items()}
 
 
-def write(out, run, found, rates, loads, others):
+def keras_calls(run):
+    """{variant: call} of the run's Keras model through tf.function (tag.py's Keras path) in
+    float32 and under Keras's mixed_bfloat16 policy (oneDNN's bf16, AMX where the CPU has
+    it), for comparison with the exports."""
+    import keras
+    import tensorflow as tf
+
+    from tagger.infer.keras_run import load_run
+    from tagger.train.model import build_model
+
+    loaded = load_run(run)
+    size, model = loaded.image_size, loaded.model
+    batch = np.random.default_rng(0).integers(0, 256, (BATCH, size, size, 3)).astype(np.float32)
+    found = {}
+    for policy in ("float32", "mixed_bfloat16"):
+        if policy != "float32":
+            keras.mixed_precision.set_global_policy(policy)
+            twin = build_model(loaded.settings.get("model", "resnet"), size, len(loaded.tags),
+                               loaded.settings.get("loss", "bce"))
+            twin.set_weights(model.get_weights())
+            model = twin
+        forward = tf.function(lambda x, m=model: m(x, training=False))
+        found[f"Keras {policy}"] = lambda f=forward: f(batch)
+    keras.mixed_precision.set_global_policy("float32")
+    return found
+
+
+def race(calls, n_calls, rounds):
+    """{variant: pictures/s}: the best of `rounds` timings of `n_calls` calls each, the
+    variants taking turns in every round, so a change in the machine's load falls on all."""
+    for call in calls.values():
+        call()  # warm-up
+    best = dict.fromkeys(calls, float("inf"))
+    for _ in range(rounds):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            for _ in range(n_calls):
+                call()
+            best[name] = min(best[name], (time.perf_counter() - start) / n_calls)
+    return {name: BATCH / seconds for name, seconds in best.items()}
+
+
+def write(out, run, found, rates, loads, others, rounds):
     """The two tables, the load on the machine, and the machine."""
-    first = next(iter(found.values()))
+    from tagger.core.folders import RunFolder
+
+    first, settings = next(iter(found.values())), RunFolder(run).settings
+    about = f"{settings.get('model', '?')} at {settings.get('image_size', '?')} px"
     lines = ["# int8 and fp16 exports against fp32", "",
-             f"Run `{run.name}`: {first['pictures']:,} held-out pictures ({first['which']} split), "
+             "Made by `python bench/quantize.py --run RUN --resnet100`.", "",
+             f"Run `{run.name}` ({about}): {first['pictures']:,} held-out pictures "
+             f"({first['which']} split), "
              f"decoded as test.py decodes them; captions by the run's tuned thresholds; each "
              f"variant against the fp32 export of its format.", "",
              "| export | mAP | mAP - fp32 | same caption | tag decisions changed | "
@@ -197,11 +240,13 @@ def write(out, run, found, rates, loads, others):
         lines.append(f"| {name} | {f['map']:.4f} | {f['map'] - base:+.4f} | {f['same']:.1%} | "
                      f"{f['changed']:,} of {f['decisions']:,} | {f['max_diff']:.3f} | "
                      f"{f['bytes'] / 1e6:.2f} MB |")
-    lines += ["", f"The network alone (onnxruntime, CPU, as tag.py opens it), batch {BATCH}, best "
-              f"of 3 timings after a warm-up:", "", "| export | pictures/s | vs fp32 |",
-              "|---|---|---|"]
+    lines += ["", f"The network alone (onnxruntime on the CPU, as tag.py opens it; the Keras rows "
+              f"through tf.function, tag.py's Keras path), batch {BATCH}, best of {rounds} "
+              f"rounds in which the variants take turns, after a warm-up; each row against "
+              f"the fp32 export of its network (the Keras rows against onnx fp32):", "",
+              "| network | pictures/s | vs fp32 |", "|---|---|---|"]
     for name, value in rates.items():
-        base = rates.get(name.rsplit(" ", 1)[0] + " fp32", value)
+        base = rates.get(name.rsplit(" ", 1)[0] + " fp32", rates["onnx fp32"])
         lines.append(f"| {name} | {value:,.0f} | {value / base:.2f}x |")
     lines += ["", f"Load average (1 min) {loads[0]:.2f} at the start, {loads[1]:.2f} at the end; "
               f"other processes used {others:.1f} cores on average meanwhile: speed on a "
@@ -216,10 +261,13 @@ def main(argv=None):
     args.work.mkdir(parents=True, exist_ok=True)
     folders = make_exports(args.run, args.work, args.calibration)
     found = quality(folders, args.data_dir, args.limit)
-    rates = speeds(folders, args.calls)
-    if args.resnet100:
-        rates.update(resnet100(args.work, args.calls))
-    write(args.out, args.run, found, rates, (start_load, os.getloadavg()[0]), meter.others())
+    calls = {**export_calls(folders), **keras_calls(args.run),
+             **(resnet100_calls(args.work) if args.resnet100 else {})}
+    rates = race(calls, args.calls, args.rounds)
+    for name, value in rates.items():
+        print(f"{name}: {value:,.0f} pictures/s at batch {BATCH}")
+    write(args.out, args.run, found, rates, (start_load, os.getloadavg()[0]), meter.others(),
+          args.rounds)
     print(f"wrote {args.out}")
 
 

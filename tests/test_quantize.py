@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import draw
 import export
 import tag
 import test as test_script
@@ -75,7 +76,7 @@ def test_wd14_int8_export_scores_close_to_the_run(int8, trained):
     assert mean < CLOSE_MEAN and largest < 2 * CLOSE_MAX  # the 448 round trip blurs a little
 
 
-def test_tag_py_and_test_py_run_the_int8_export(int8, trained, tmp_path, capsys):
+def test_tag_py_draw_py_and_test_py_run_the_int8_export(int8, trained, tmp_path, capsys):
     root, _ = int8
     data, run = trained
     fp32 = test_script.main(["--run", str(root / "fp32"), "--min-common", "1", "--quiet"])
@@ -92,6 +93,9 @@ def test_tag_py_and_test_py_run_the_int8_export(int8, trained, tmp_path, capsys)
         tag.main([str(pics), "--run", str(root / name), "--workers", "0", "--quiet",
                   "--caption-extension", f".{name}"])
     assert f"captioned {len(held)} pictures" in capsys.readouterr().out
+    draw.main([str(pics), "--run", str(root / "int8"), "--out", str(tmp_path / "drawn"),
+               "--workers", "0", "--quiet"])
+    assert len(list((tmp_path / "drawn").glob("*_tags.png"))) == len(held)
     for picture in pics.glob("*.png"):  # the shapes are clear: the same caption
         assert (picture.with_suffix(".int8").read_text()
                 == picture.with_suffix(".fp32").read_text() != "")
