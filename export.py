@@ -16,10 +16,12 @@ Examples:
   python export.py --run runs/tagger --format wd14 --tuned   # -> runs/tagger/export/wd14
   python export.py --run runs/tagger --format onnx --out tagger-onnx
   python export.py --run runs/tagger --format litert --overwrite   # old export moved aside
+  python export.py --run runs/tagger --format onnx --quantize int8  # 4x smaller, 2x faster
 """
 from tagger.core import cli, quiet
 from tagger.core.entry import stage
 from tagger.export.formats import FORMATS
+from tagger.export.quantize import DEFAULT_CALIBRATION, MODES as QUANTIZE_MODES
 
 
 def parse_args(argv=None):
@@ -43,6 +45,12 @@ def parse_args(argv=None):
                         help="wd14 only: how the graph shrinks 448 to the run's size: Pillow's "
                              "antialiased bicubic as in training (closest to draw.py), or an "
                              "exact area average")
+    parser.add_argument("--quantize", choices=QUANTIZE_MODES, default="none",
+                        help="onnx and wd14 only: int8 weights and activations (onnxruntime's "
+                             "static quantisation), calibrated on the run's validation pictures")
+    parser.add_argument("--calibration", type=cli.positive_int, default=DEFAULT_CALIBRATION,
+                        help="--quantize int8: at most this many validation pictures calibrate "
+                             "the activation ranges")
     cli.add_overwrite(parser, "replace an earlier export (it is moved to OUT/../replaced/)")
     quiet.add_verbosity(parser, "no line but errors")
     args = parser.parse_args(argv)
@@ -68,12 +76,14 @@ def main(argv=None):
                          f"install it (pip install -r requirements.txt)")
             result = export_run(args.run, args.format, args.out,
                                 "tuned" if args.tuned else "none", args.threshold,
-                                args.overwrite, args.resize)
+                                args.overwrite, args.resize, quantization=args.quantize,
+                                calibration=args.calibration)
     except (OSError, ValueError) as exc:
         cli.fail(exc)
     moved = f"; the earlier export is now {result.replaced}" if result.replaced else ""
     if not args.quiet:
-        print(f"exported {args.run} as {args.format} to {result.out} (max difference from "
+        kind = f" ({args.quantize})" if args.quantize != "none" else ""
+        print(f"exported {args.run} as {args.format}{kind} to {result.out} (max difference from "
               f"Keras {result.max_diff:.2e}){moved}")
     return result
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import formats
+from . import formats, quantize
 from .graph import RATING_TAGS, WD14_SIZE, folded_bias_shift, wd14_model
 from ..core.files import move_aside
 from ..core.folders import ExportFolder, RunFolder
@@ -112,25 +112,29 @@ def self_check(model, fmt, written, pictures):
 
 
 def export_run(run_path, fmt, out=None, thresholds="none", tool_threshold=0.35, overwrite=False,
-               resize="bicubic", log=print):
-    """Export RUN to `out` (default RUN/export/FMT) in `fmt`; returns an ExportResult."""
+               resize="bicubic", log=print, quantization="none",
+               calibration=quantize.DEFAULT_CALIBRATION):
+    """Export RUN to `out` (default RUN/export/FMT) in `fmt`, float32 or quantised
+    (`quantization` int8, calibrated on `calibration` validation pictures); an ExportResult."""
     if fmt not in formats.FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(formats.FORMATS)}")
     if thresholds == "tuned" and fmt != "wd14":
         raise ValueError("--tuned folds the thresholds into a WD14 export; the other "
                          "formats carry thresholds.csv beside the model instead")
+    quantize.check_request(fmt, quantization, calibration)
     run_path = Path(run_path)
     out = Path(out) if out else RunFolder(run_path).export(fmt)
     check_out(out, overwrite)
     run = load_run(run_path)
     model, size = graph_for(run, fmt, thresholds, tool_threshold, resize)
     pictures, source = check_pictures(run, size)
+    int8 = quantize.plan(run, fmt, size, quantization, calibration)
     out.parent.mkdir(parents=True, exist_ok=True)
     with locked_writer([], files=[out]) as writer:
         check_out(out, overwrite)  # again, now that no other export can be writing there
         return write_export(run, fmt, out, writer, model, size, pictures, source,
                             dict(thresholds=thresholds, tool_threshold=tool_threshold,
-                                 resize=resize), log)
+                                 resize=resize), log, int8)
 
 
 def is_export(folder):
@@ -157,7 +161,7 @@ def check_out(out, overwrite):
                               f"(the old one is moved to {ExportFolder(out).replaced}), or --out")
 
 
-def write_export(run, fmt, out, writer, model, size, pictures, source, wd14, log):
+def write_export(run, fmt, out, writer, model, size, pictures, source, wd14, log, int8=None):
     """Write, check and describe the export under a journaled temporary name, then give it
     its final name, moving an earlier export aside; an ExportResult."""
     tmp = writer.temporary(out, ".part")
@@ -165,12 +169,17 @@ def write_export(run, fmt, out, writer, model, size, pictures, source, wd14, log
     thresholds, tool_threshold, resize = wd14["thresholds"], wd14["tool_threshold"], wd14["resize"]
     try:
         written = formats.WRITERS[fmt](model, tmp)
+        quantized = int8.apply(written) if int8 else {}  # int8: model.onnx is replaced
+        limit, kind = (int8.max_diff, " int8") if int8 else (MAX_DIFF, "")
         diff = self_check(model, fmt, written, pictures)
-        log(f"self-check: {fmt} export against Keras on {source}: max difference {diff:.2e}")
-        if not diff < MAX_DIFF:
-            raise ValueError(f"the {fmt} export differs from Keras by {diff:.2e} (more than "
-                             f"{MAX_DIFF:g}); it was not written")
+        log(f"self-check: {fmt}{kind} export against Keras on {source}: max difference "
+            f"{diff:.2e} (limit {limit:g})")
+        if not diff < limit:
+            raise ValueError(f"the {fmt}{kind} export differs from Keras by {diff:.2e} (more "
+                             f"than {limit:g}); it was not written")
         info = export_info(run, fmt, size, diff, source)
+        info["self_check"]["limit"] = limit
+        info.update(quantized)
         if fmt == "wd14":
             info.update(channels="BGR", rating_columns=list(RATING_TAGS), resize=resize,
                         thresholds=thresholds,
