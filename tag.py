@@ -20,6 +20,7 @@ from tagger.core.progress import bar
 from tagger.infer import tag_flags
 from tagger.infer.captions import (CaptionStyle, caption_folders, caption_picture, caption_summary,
                                    frequency_table, plan_captions)
+from tagger.infer.devices import describe
 from tagger.infer.pictures import required_pictures
 from tagger.infer.scores import ScoresFile, read_scores
 from tagger.infer.session import FAILURES, Choice, Decoding, TaggingSession
@@ -59,10 +60,11 @@ def tag_all(args, plan, style, writer, state):
                         max_pixels=args.max_pixels)
     try:
         with TaggingSession(args.model or args.run, Choice(args.threshold), decoding,
-                            verbose=args.verbose) as session, \
+                            verbose=args.verbose, device=args.device) as session, \
                 bar(len(plan.todo), "tag", "pic", disable=args.quiet or None) as progress:
             session.start(plan.todo)
             tagger = session.load()
+            args.quiet or progress.write(describe(tagger))
             scores = ScoresFile.opened(args.scores, tagger.tags, writer, state, args.overwrite,
                                        flush_every=args.batch_size)
             for result in session.results():

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..core.folders import ExportFolder
 from ..core.tags import load_dic
+from . import devices
 from .keras_run import read_thresholds  # TensorFlow-free: keras_run imports Keras only to load
 
 RATING_CATEGORY = "9"
@@ -79,14 +80,13 @@ def read_selected_tags(path):
     return [r["name"] for r in rows], [r["category"].strip() for r in rows]
 
 
-def onnx_session(model_file):
-    """An onnxruntime session on the CPU that logs errors only."""
+def onnx_session(model_file, device="cpu"):
+    """An onnxruntime session on `device` (tagger.infer.devices) that logs errors only."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only: its warnings about unused initialisers are noise
-    return onnxruntime.InferenceSession(str(model_file), options,
-                                        providers=["CPUExecutionProvider"])
+    return devices.onnx_session(model_file, options, device)
 
 
 def export_info(folder):
@@ -105,13 +105,16 @@ def export_thresholds(folder, tags, info):
     return read_thresholds(ExportFolder(folder).thresholds, tags)
 
 
-def open_onnx(path):
-    """An OnnxRun for a folder with model.onnx (or one *.onnx file), or for an .onnx file."""
+def open_onnx(path, device="auto"):
+    """An OnnxRun for a folder with model.onnx (or one *.onnx file), or for an .onnx file,
+    run on `device` (one of tagger.infer.devices.DEVICES)."""
     model_file = find_onnx_file(path)
     folder = model_file.parent
     info = export_info(folder)
     try:
-        session = onnx_session(model_file)
+        session = onnx_session(model_file, device)
+    except devices.DeviceError:
+        raise
     except Exception as exc:  # onnxruntime's own error types for a cut-off or foreign file
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise ValueError(f"{model_file} cannot be read ({type(exc).__name__}: {first[:200]}); "
