@@ -21,9 +21,9 @@ PACKAGES = {"cuda": "onnxruntime-gpu (Linux or Windows with an NVIDIA GPU, CUDA 
             "coreml": "onnxruntime (macOS: its default wheel has CoreML)",
             "openvino": "onnxruntime-openvino (Intel CPUs and GPUs)",
             "cpu": "onnxruntime"}
-WHERE = {"cpu": "the CPU", "cuda": "the GPU (CUDA)", "rocm": "the GPU (ROCm)",
-         "directml": "the GPU (DirectML)", "coreml": "the Apple Neural Engine or GPU (CoreML)",
-         "openvino": "OpenVINO"}
+WHERE = {"cpu": "the CPU", "cuda": "the GPU with CUDA", "rocm": "the GPU with ROCm",
+         "directml": "the GPU with DirectML", "coreml": "Apple's GPU or Neural Engine with CoreML",
+         "openvino": "an Intel device with OpenVINO"}
 DOC = "docs/install.md#gpus-and-other-devices"
 
 

@@ -5,7 +5,7 @@ Two layouts are read:
   at the run's size, with the run's dic.txt and thresholds.csv beside it;
 - the WD14 tagger layout (model.onnx + selected_tags.csv, as `export.py --format wd14`
   writes and as public WD taggers ship): fed as those tools feed it, a white square of 448
-  (the input's height) in BGR; the rating columns (category 9) are left out, so callers see
+  (the input's height) in BGR, prepared as kohya's script prepares it (core.wd_input); the rating columns (category 9) are left out, so callers see
   only the tags. Its tuned thresholds are the run's thresholds.csv, which export.py copies
   beside it; a public WD tagger has none, and choosing by tuned thresholds is refused.
 OnnxRun offers what tagger.infer.keras_run.Run offers: tags, thresholds, image_size, fit, predict().
@@ -20,6 +20,7 @@ import numpy as np
 
 from ..core.folders import ExportFolder
 from ..core.tags import load_dic
+from ..core.wd_input import WD_FIT
 from . import devices
 from .keras_run import read_thresholds  # TensorFlow-free: keras_run imports Keras only to load
 
@@ -131,7 +132,7 @@ def open_onnx(path, device="auto"):
                              f"{selected} lists {len(names)} tags")
         tags = [names[i] for i in columns]
         return OnnxRun(folder, session, tags, export_thresholds(folder, tags, info), size,
-                       "pad", "wd14", columns, settings)
+                       WD_FIT, "wd14", columns, settings)
     dic = ExportFolder(folder).dic
     if not dic.is_file():
         raise FileNotFoundError(f"{folder}: neither {selected.name} (WD14 layout) nor {dic.name} "
