@@ -118,8 +118,11 @@ def make_models(run_dir, work, n_characters):
     models = work / "models"
     wd14, chars = models / "local_wd14", models / "local_chars"
     cl = models / "local_cl" / "chars"  # a repo id with a subfolder: the cl_tagger layout
-    for folder in (wd14, chars, cl):
+    plain = models / "local_cl" / "plain"  # the export as it is: every tag general
+    for folder in (wd14, chars, cl, plain):
         folder.mkdir(parents=True, exist_ok=True)
+    for name in ("model_optimized.onnx", "tag_mapping.json"):
+        shutil.copyfile(exports / "cl_tagger" / name, plain / name)
     lines = (exports / "wd14" / "selected_tags.csv").read_text(encoding="utf-8").splitlines()
     shutil.copyfile(exports / "wd14" / "model.onnx", wd14 / "model.onnx")
     shutil.copyfile(exports / "wd14" / "model.onnx", chars / "model.onnx")
@@ -135,7 +138,7 @@ def make_models(run_dir, work, n_characters):
             info["category"] = "Character"
     (cl / "tag_mapping.json").write_text(json.dumps(mapping, indent=2) + "\n")
     return {"wd14": ("local/wd14", wd14), "chars": ("local/chars", chars),
-            "cl_chars": ("local/cl/chars", cl)}, character_names
+            "cl_chars": ("local/cl/chars", cl), "cl": ("local/cl/plain", plain)}, character_names
 
 
 def gather(folders, limit):
@@ -247,15 +250,52 @@ def speed(args, models, pictures):
     return rows
 
 
-def reproduce_failures(args, models, pictures, bad):
-    """kohya on a truncated picture, and on the WD layout with character tags."""
+def layouts_agree(args, models, pictures):
+    """kohya on the run's cl_tagger export against kohya on its wd14 export: same sets."""
+    sets = {}
+    for layout in ("wd14", "cl"):
+        folder = lay_out(pictures, args.work / "layouts" / layout)
+        run(kohya_cmd(args, models, layout, folder, T + ["--batch_size", "16"]), args.kohya)
+        sets[layout] = captions(folder)
+    return sum(sets["cl"].get(name) == tags for name, tags in sets["wd14"].items())
+
+
+def truncated_copy(pictures, work):
+    """A JPEG of the pictures cut in half, as a download that stopped early leaves it."""
+    source = next(p for p in pictures if p.suffix.lower() in (".jpg", ".jpeg"))
+    cut = work / "fail" / f"truncated_{source.name}"
+    cut.parent.mkdir(parents=True, exist_ok=True)
+    data = source.read_bytes()
+    cut.write_bytes(data[:len(data) // 2])
+    return cut
+
+
+def replacement(args, models, pictures):
+    """What kohya's --tag_replacement blue_eyes,azure_eyes writes in each layout."""
     found = {}
-    if bad:
-        folder = lay_out(pictures[:3] + bad[:1], args.work / "fail" / "truncated")
-        _, done = run(kohya_cmd(args, models, "wd14", folder, T), args.kohya, check=False)
-        _, ours = run(tag_cmd(models, "wd14", folder, TT), check=False)
-        found["truncated picture"] = (bad[0].name, failure(done), failure(ours) or
-                                      ours.stdout.strip().splitlines()[-1])
+    for layout in ("wd14", "cl_chars"):
+        folder = lay_out(pictures, args.work / "fail" / f"replace_{layout}")
+        run(kohya_cmd(args, models, layout, folder,
+                      T + ["--tag_replacement", "blue_eyes,azure_eyes"]), args.kohya)
+        written = [tag for tags in captions(folder).values() for tag in tags]
+        found[f"--tag_replacement blue_eyes,azure_eyes, {layout} layout"] = (
+            f"{len(pictures)} pictures",
+            f"wrote {written.count('azure_eyes')} azure_eyes and {written.count('blue_eyes')} "
+            f"blue_eyes among {len(written)} tags ({len(set(written))} distinct)",
+            "(no --tag-replacement on this branch)")
+    return found
+
+
+def reproduce_failures(args, models, pictures, bad):
+    """kohya on a truncated picture, on the WD layout with character tags, and with
+    --tag_replacement in both layouts."""
+    found = replacement(args, models, pictures[:60])
+    bad = bad or [truncated_copy(pictures, args.work)]
+    folder = lay_out(pictures[:3] + bad[:1], args.work / "fail" / "truncated")
+    _, done = run(kohya_cmd(args, models, "wd14", folder, T), args.kohya, check=False)
+    _, ours = run(tag_cmd(models, "wd14", folder, TT), check=False)
+    found["truncated picture"] = (f"{bad[0].name} among 3 others", failure(done),
+                                  failure(ours) or ours.stdout.strip().splitlines()[-1])
     folder = lay_out(pictures, args.work / "fail" / "characters")
     _, done = run(kohya_cmd(args, models, "chars", folder, ["--thresh", "0.05"]), args.kohya,
                   check=False)
@@ -265,16 +305,24 @@ def reproduce_failures(args, models, pictures, bad):
     return found
 
 
-def report(args, n, bad, characters, rows, speeds, failures):
+def report(args, n, bad, characters, rows, speeds, failures, agree):
     """bench/kohya_results.md."""
     commit = (args.kohya / "COMMIT").read_text().strip() if (args.kohya / "COMMIT").is_file() \
         else run(["git", "rev-parse", "HEAD"], args.kohya, check=False)[1].stdout.strip()
+    versions = run([args.kohya_python, "-c", "import sys, torch, onnxruntime; print(sys.version"
+                    ".split()[0], torch.__version__, onnxruntime.__version__)"], check=False)[1]
+    python, torch, ort = (versions.stdout.split() + ["?"] * 3)[:3]
     lines = ["# tag.py beside kohya-ss sd-scripts' tag_images_by_wd14_tagger.py", "",
              f"Made by `python bench/kohya.py` (docs/benchmarks.md) on {time.strftime('%Y-%m-%d')}"
-             f", sd-scripts at {commit or 'an unknown commit'}, {n} pictures "
+             f", sd-scripts at {commit or 'an unknown commit'} in its own environment (Python "
+             f"{python}, torch {torch}, onnxruntime {ort}; tag.py: onnxruntime "
+             f"{ort_version()}), {n} pictures "
              f"({len(bad)} more left out: unreadable, see below), {len(os.sched_getaffinity(0))} "
              f"cores. The model: the run's wd14 export; for the character pairs its last "
              f"{len(characters)} tags ({', '.join(characters)}) relabelled as characters.", "",
+             f"The machine was busy: load average {args.start_load:.2f} when the bench started "
+             f"(other jobs shared its cores), so the speeds below are noise; rerun it on an "
+             f"idle machine with the command in bench/kohya.py's docstring.", "",
              "## The same caption sets, flag pair by flag pair", "",
              "| pair | kohya | tag.py | same sets | kohya failed | tag.py failed |",
              "|---|---|---|---|---|---|"]
@@ -291,14 +339,24 @@ def report(args, n, bad, characters, rows, speeds, failures):
               "| what | seconds | pictures/s | load average at its start |", "|---|---|---|---|"]
     lines += [f"| {s['what']} | {s['seconds']:.1f} | {s['per_s']:.1f} | {s['load']:.2f} |"
               + (f" failed: {s['failed']}" if s["failed"] else "") for s in speeds]
+    lines += ["", f"kohya's script on the run's cl_tagger export (`export.py --format cl_tagger`, "
+              f"as a repo id with a subfolder) against the same script on its wd14 export: "
+              f"the same tag sets on {agree} of {n} pictures."]
     lines += ["", "## kohya's failures", ""]
     lines += [f"- {what} ({detail}): kohya: {theirs or 'ran'}; tag.py: {ours}"
               for what, (detail, theirs, ours) in failures.items()]
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def ort_version():
+    import onnxruntime
+
+    return onnxruntime.__version__
+
+
 def main(argv=None):
     args = parse_args(argv)
+    args.start_load = os.getloadavg()[0]
     args.work.mkdir(parents=True, exist_ok=True)
     models, characters = make_models(args.run, args.work, args.characters)
     pictures, bad = gather(args.pictures, args.limit)
@@ -315,7 +373,9 @@ def main(argv=None):
         print(row)
     failures = reproduce_failures(args, models, pictures, bad) if not args.only else {}
     print(failures)
-    report(args, len(pictures), bad, characters, rows, speeds, failures)
+    agree = layouts_agree(args, models, pictures) if not args.only else 0
+    print(f"kohya, cl_tagger export against wd14 export: {agree} of {len(pictures)} the same")
+    report(args, len(pictures), bad, characters, rows, speeds, failures, agree)
     print(f"wrote {args.out}")
 
 

@@ -8,8 +8,14 @@ from tagger.core.wd_input import area_shrink, wd_square
 
 
 def brute_area(pixels, size):
-    """The area average by definition: each output pixel, the overlap-weighted mean."""
-    n = pixels.shape[0]
+    """The area average by definition, of the picture padded white to a square (the odd
+    pixel after, as kohya pads): each output pixel, the overlap-weighted mean."""
+    height, width = pixels.shape[:2]
+    n = max(height, width)
+    square = np.full((n, n, 3), 255, np.uint8)
+    top, left = (n - height) // 2, (n - width) // 2
+    square[top:top + height, left:left + width] = pixels
+    pixels = square
     edges = np.arange(size + 1) * (n / size)
     weights = np.zeros((size, n))
     for i in range(size):
@@ -22,8 +28,9 @@ def brute_area(pixels, size):
 
 def test_the_area_average_is_exact_for_any_factor():
     rng = np.random.default_rng(0)
-    for n, size in ((23, 7), (96, 32), (1100, 448), (449, 448)):
-        pixels = rng.integers(0, 256, (n, n, 3), dtype=np.uint8)
+    for (height, width), size in (((23, 23), 7), ((96, 31), 32), ((1100, 1313), 448),
+                                  ((449, 448), 448), ((300, 451), 448)):
+        pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
         assert np.abs(area_shrink(pixels, size).astype(int) - brute_area(pixels, size)).max() <= 1
 
 

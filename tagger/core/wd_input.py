@@ -10,40 +10,49 @@ import numpy as np
 from PIL import Image
 
 WD_FIT = "wd"  # the fit name a WD-layout tagger asks its pictures for
-CHUNK = 512  # columns per pass of the area average: bounds its memory on huge pictures
+
 
 
 def wd_square(img, size):
     """An RGB picture padded to a white square, then resized to `size` as kohya does."""
     width, height = img.size
     side = max(width, height)
+    if side > size:  # the area average pads as it goes: no padded copy of a large picture
+        return Image.fromarray(area_shrink(np.asarray(img), size))
     square = img
     if width != height:
         square = Image.new("RGB", (side, side), (255, 255, 255))
         square.paste(img, ((side - width) // 2, (side - height) // 2))
     if side == size:
         return square
-    if side < size:
-        return square.resize((size, size), Image.Resampling.LANCZOS)
-    return Image.fromarray(area_shrink(np.asarray(square), size))
+    return square.resize((size, size), Image.Resampling.LANCZOS)
 
 
 def area_shrink(pixels, size):
-    """An exact area average of uint8 pixels (h, w, c) down to (size, size, c): each output
-    pixel averages the input area under it, partial pixels weighted by their overlap."""
-    rows = np.concatenate([_area_axis(pixels[:, i:i + CHUNK], size, 0)
-                           for i in range(0, pixels.shape[1], CHUNK)], axis=1)
-    out = _area_axis(rows, size, 1)
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+    """The uint8 pixels (h, w, c) padded to a white square (the odd pixel after), then
+    shrunk to (size, size, c) by an exact area average: each output pixel averages the
+    square's area under it, partial pixels weighted by their overlap."""
+    side = max(pixels.shape[:2])
+    rows = _area_axis(pixels, size, 0, side)
+    return np.clip(np.round(_area_axis(rows, size, 1, side)), 0, 255).astype(np.uint8)
 
 
-def _area_axis(values, size, axis):
-    """Area-average `values` along `axis` down to `size` entries, through prefix sums."""
-    n = values.shape[axis]
-    values = np.moveaxis(np.asarray(values, np.float64), axis, 0)
-    prefix = np.concatenate([np.zeros((1, *values.shape[1:])), np.cumsum(values, axis=0)])
-    edges = np.arange(size + 1) * (n / size)
-    whole = np.minimum(np.floor(edges).astype(np.int64), n)
-    part = (edges - whole).reshape(-1, *[1] * (values.ndim - 1))
-    below = prefix[whole] + part * values[np.minimum(whole, n - 1)]
-    return np.moveaxis(np.diff(below, axis=0) * (size / n), 0, axis)
+def _area_axis(values, size, axis, side):
+    """Area-average `values` along `axis`, centred in a white line of `side` pixels, down to
+    `size`: a sum over the few source pixels each output pixel covers (a banded matrix)."""
+    n, scale = values.shape[axis], side / size
+    before = (side - n) // 2
+    low = np.arange(size) * scale
+    first = np.floor(low).astype(np.int64)
+    shape = [1] * values.ndim
+    shape[axis] = size
+    out = np.zeros([size if a == axis else d for a, d in enumerate(values.shape)], np.float32)
+    for tap in range(int(np.ceil(scale)) + 1):
+        j = first + tap  # a pixel of the square under output pixel i, with its overlap
+        weight = np.clip(np.minimum(low + scale, j + 1) - np.maximum(low, j), 0, None) / scale
+        inside = (j >= before) & (j < before + n)
+        taken = np.take(values, np.clip(j - before, 0, n - 1), axis=axis).astype(np.float32)
+        if not inside.all():
+            taken[(slice(None),) * axis + (~inside,)] = 255  # the white padding
+        out += taken * weight.reshape(shape).astype(np.float32)
+    return out
