@@ -32,8 +32,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
-UNDESIRED = "blue_eyes,red_hair"
-FIRST = "blonde_hair,blue_eyes"
+UNDESIRED, FIRST = "blue_eyes,red_hair", "blonde_hair,blue_eyes"  # tags of the faces run
 
 
 @dataclass
@@ -48,6 +47,7 @@ class Pair:
     tag_model: str = "wd14"
     existing: str = None  # a caption written beside every picture first (the append pair)
     needs: list = field(default_factory=list)  # tag.py flags that must exist for the pair
+    broken: str = ""  # a kohya bug that makes this pair differ: left out of the goal
 
 
 T, TT = ["--thresh", "0.35"], ["--threshold", "0.35"]  # kohya's flag, tag.py's
@@ -72,10 +72,11 @@ PAIRS = [
     Pair("rating last", T + ["--use_rating_tags_as_last_tag"], TT + ["--use-rating-tags-as-last-tag"],
          needs=["--use-rating-tags-as-last-tag"]),
     Pair("tag replacement", T + ["--tag_replacement", "blue_eyes,azure_eyes"],
-         TT + ["--tag-replacement", "blue_eyes,azure_eyes"], needs=["--tag-replacement"]),
+         TT + ["--tag-replacement", "blue_eyes,azure_eyes"], needs=["--tag-replacement"],
+         broken="kohya replaces nothing in the WD14 layout"),
     Pair("tag replacement (cl_tagger)", T + ["--tag_replacement", "blue_eyes,azure_eyes"],
          TT + ["--tag-replacement", "blue_eyes,azure_eyes"], "cl_chars", "chars",
-         needs=["--tag-replacement"]),
+         needs=["--tag-replacement"], broken="kohya writes every tag as the last target"),
 ]
 
 
@@ -95,8 +96,7 @@ def parse_args(argv=None):
                         help="scratch folder: exports, model folders, pictures, captions")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "kohya_results.md")
     parser.add_argument("--only", default=None, help="run only the pairs whose name has this")
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each speed row (the "
-                        "fastest is kept)")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per speed row (the best kept)")
     return parser.parse_args(argv)
 
 
@@ -104,11 +104,10 @@ def run(cmd, cwd=ROOT, check=True):
     """(seconds, CompletedProcess) of a command, its output captured."""
     start = time.perf_counter()
     done = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
     if check and done.returncode:
         raise SystemExit(f"failed ({done.returncode}): {' '.join(map(str, cmd))}\n"
                          f"{done.stderr[-3000:]}")
-    return seconds, done
+    return time.perf_counter() - start, done
 
 
 def make_models(run_dir, work, n_characters):
@@ -124,7 +123,7 @@ def make_models(run_dir, work, n_characters):
     cl = models / "local_cl" / "chars"  # a repo id with a subfolder: the cl_tagger layout
     plain = models / "local_cl" / "plain"  # the export as it is: every tag general
     for folder in (wd14, chars, cl, plain):
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)  # then the files, from the two exports:
     for source, target in (("wd14/model.onnx", wd14), ("wd14/model.onnx", chars),
                            ("wd14/selected_tags.csv", wd14), ("cl_tagger/model_optimized.onnx", cl),
                            ("cl_tagger/model_optimized.onnx", plain),
@@ -204,8 +203,8 @@ def captions(folder, separator=", "):
 
 def failure(done):
     """The last line of a traceback, or None for a run that succeeded."""
-    lines = [line for line in done.stderr.splitlines() if line.strip()] or [f"exit {done.returncode}"]
-    return lines[-1][:200] if done.returncode else None
+    last = ([line for line in done.stderr.splitlines() if line.strip()] or ["exit status"])[-1]
+    return last[:200] if done.returncode else None
 
 
 def compare(args, models, pictures, pair, tag_help):
@@ -219,7 +218,7 @@ def compare(args, models, pictures, pair, tag_help):
     _, kohya_done = run(kohya_cmd(args, models, pair.kohya_model, kohya_dir,
                                   pair.kohya + ["--batch_size", "16"]), args.kohya, check=False)
     _, tag_done = run(tag_cmd(models, pair.tag_model, tag_dir, pair.tag), check=False)
-    sep = pair.tag[pair.tag.index("--separator") + 1] if "--separator" in pair.tag else ", "
+    sep = dict(zip(pair.tag, pair.tag[1:])).get("--separator", ", ")
     theirs, ours = captions(kohya_dir, sep), captions(tag_dir, sep)
     same = sum(theirs.get(name) == tags for name, tags in ours.items())
     differ = sorted(name for name, tags in ours.items() if theirs.get(name) != tags)
@@ -227,7 +226,7 @@ def compare(args, models, pictures, pair, tag_help):
                f"{sorted(ours[differ[0]])}" if differ else "")
     return {"pair": pair.name, "kohya": " ".join(pair.kohya), "tag": " ".join(pair.tag),
             "same": same, "of": len(pictures), "kohya_failed": failure(kohya_done),
-            "tag_failed": failure(tag_done), "example": example}
+            "tag_failed": failure(tag_done), "example": example, "broken": pair.broken}
 
 
 def speed(args, models, pictures):
@@ -312,14 +311,15 @@ def reproduce_failures(args, models, pictures, bad):
 
 def goals(rows, speeds):
     """The issue's two goals, met or missed."""
-    compared = [r for r in rows if "note" not in r]
+    compared = [r for r in rows if "note" not in r and not r["broken"]]
     worst = min((r["same"] / r["of"] for r in compared), default=float("nan"))
     fastest = max((s["per_s"] for s in speeds if s["what"].startswith("tag.py")), default=0)
     ratio = fastest / speeds[0]["per_s"] if speeds else float("nan")
     return ["## The goals", "",
             f"- the same captions on >= 99% of pictures: {'met' if worst >= 0.99 else 'missed'} "
-            f"on the {len(compared)} pairs run (the lowest: {100 * worst:.1f}%); "
-            f"{len(rows) - len(compared)} pairs wait for tag.py flags (see below);",
+            f"on the {len(compared)} pairs run (the lowest: {100 * worst:.1f}%), kohya's "
+            f"broken --tag_replacement aside; {sum('note' in r for r in rows)} pairs wait for "
+            f"tag.py flags (see below);",
             f"- tag.py >= 3x kohya's pictures/s: {'met' if ratio >= 3 else 'missed'} "
             f"({ratio:.1f}x at best, on this busy machine).", ""]
 
@@ -351,10 +351,10 @@ def report(args, n, bad, characters, rows, speeds, failures, agree):
             continue
         r = {k: v.replace("|", "\\|") if isinstance(v, str) else v for k, v in r.items()}
         lines.append(f"| {r['pair']} | `{r['kohya']}` | `{r['tag']}` | {r['same']} of {r['of']} "
-                     f"({100 * r['same'] / r['of']:.1f}%) | {r['kohya_failed'] or ''} | "
+                     f"({100 * r['same'] / r['of']:.1f}%) | {r['kohya_failed'] or r['broken']} | "
                      f"{r['tag_failed'] or ''} |")
     lines += ["", "First difference of each pair, where there is one:", ""]
-    lines += [f"- {r['pair']}: {r['example']}" for r in rows if r.get("example")]
+    lines += [f"- {r['pair']}: {r['example']}" for r in rows if r.get("example")] or ["- none"]
     lines += ["", "## Pictures per second, start-up included", "",
               f"Each row is the fastest of {args.repeats} runs, each on a fresh folder of the "
               f"same {n} pictures; the load average is the highest at the start of its runs.", "",

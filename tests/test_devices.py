@@ -1,4 +1,4 @@
-"""--device: where a tagger runs, said in the first line, and never a silent fall back to the CPU."""
+"""--device: where a tagger runs, said in the first line; never a silent fall back to the CPU."""
 import numpy as np
 import onnx
 import onnxruntime

@@ -5,9 +5,10 @@ Two layouts are read:
   at the run's size, with the run's dic.txt and thresholds.csv beside it;
 - the WD14 tagger layout (model.onnx + selected_tags.csv, as `export.py --format wd14`
   writes and as public WD taggers ship): fed as those tools feed it, a white square of 448
-  (the input's height) in BGR, prepared as kohya's script prepares it (core.wd_input); the rating columns (category 9) are left out, so callers see
-  only the tags. Its tuned thresholds are the run's thresholds.csv, which export.py copies
-  beside it; a public WD tagger has none, and choosing by tuned thresholds is refused.
+  (the input's height) in BGR, prepared as kohya's script prepares it (core.wd_input); the
+  rating columns (category 9) are left out, so callers see only the tags. Its tuned
+  thresholds are the run's thresholds.csv, which export.py copies beside it; a public WD
+  tagger has none, and choosing by tuned thresholds is refused.
 OnnxRun offers what tagger.infer.keras_run.Run offers: tags, thresholds, image_size, fit, predict().
 This module must not import TensorFlow or Keras.
 """
