@@ -16,6 +16,7 @@ import collections
 from tagger.core import cli
 from tagger.core.entry import stage
 from tagger.core.progress import bar
+from tagger.infer.devices import describe
 from tagger.infer.drawing import (check_out, draw_job, drawing_summary, plan_drawing,
                                   write_side_outputs)
 from tagger.infer.backends import require_tagger
@@ -79,10 +80,11 @@ def draw_all(args, plan, writer, tmp):
     drawing, failed, drawn = collections.deque(), [], 0
     try:
         with TaggingSession(args.model or args.run, choice, decoding,
-                            "--threshold", args.verbose) as session, \
+                            "--threshold", args.verbose, args.device) as session, \
                 bar(len(plan.todo), "draw", "pic", disable=args.quiet or None) as progress:
             session.start(plan.todo)
             tagger = session.load()
+            args.quiet or progress.write(describe(tagger))
             for result in session.results():
                 if result.error:
                     failed.append((result.path, result.error))

@@ -7,6 +7,8 @@ Formats (--format):
   wd14         model.onnx + selected_tags.csv: the WD14 tagger layout that kohya-ss
                sd-scripts, the webui WD14 tagger extension and imgutils load (BGR 0..255,
                448x448 white square in; 4 rating columns, then the tags; an embedding)
+  cl_tagger    model_optimized.onnx + tag_mapping.json: the cl_tagger layout, kohya's
+               second one (NCHW BGR 448x448 scaled to [-1, 1] in; logits out, one per tag)
   onnx         the bare network as draw.py feeds it (RGB 0..255 at the run's size), with
                dic.txt and thresholds.csv: tag.py, draw.py and test.py run it without TensorFlow
   litert       model.tflite (LiteRT / TFLite) for phones and edge devices (tag.py runs it too)
@@ -33,8 +35,9 @@ def parse_args(argv=None):
                         help="export folder (default: RUN/export/FORMAT); one that exists must "
                              "be empty or hold an earlier export")
     parser.add_argument("--tuned", action="store_true",
-                        help="wd14 only: fold the run's per-tag thresholds into the last bias, "
-                             "so the tool's one --threshold picks what draw.py --tuned picks")
+                        help="wd14 and cl_tagger: fold the run's per-tag thresholds into the "
+                             "last bias, so the tool's one --threshold picks what draw.py "
+                             "--tuned picks")
     parser.add_argument("--thresholds", choices=("none", "tuned"), help=cli.SUPPRESS)  # old
     parser.add_argument("--threshold", type=cli.ranged(float, 0, 1, low_open=True, high_open=True),
                         default=0.35,
@@ -42,7 +45,7 @@ def parse_args(argv=None):
                              "and imgutils' general threshold)")
     cli.spell(parser, "--tool-threshold", "--threshold", deprecated=True)
     parser.add_argument("--resize", choices=("bicubic", "area"), default="bicubic",
-                        help="wd14 only: how the graph shrinks 448 to the run's size: Pillow's "
+                        help="wd14 and cl_tagger: how the graph shrinks 448 to the run's size: Pillow's "
                              "antialiased bicubic as in training (closest to draw.py), or an "
                              "exact area average")
     parser.add_argument("--quantize", choices=QUANTIZE_MODES, default="none",

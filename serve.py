@@ -21,6 +21,7 @@ def parse_args(argv=None):
                       help="one tagger: a run folder, an ONNX or LiteRT export, a WD14 folder")
     what.add_argument("--runs-dir", type=cli.folder, default=None,
                       help="offer every run and export directly under this folder, by name")
+    cli.add_device(parser.add_argument_group("Device"))
     net = parser.add_argument_group("Server")
     net.add_argument("--host", default="127.0.0.1", help="address to listen on")
     net.add_argument("--port", type=cli.ranged(int, 0, 65535), default=8000,
@@ -68,7 +69,7 @@ def main(argv=None):
     if not loopback(args.host):
         print(f"warning: listening on {args.host}, beyond this machine: anyone who reaches "
               f"it can tag pictures{'' if args.auth else ' (no --auth)'}", file=sys.stderr)
-    models = Models(args.run, args.runs_dir, args.verbose)
+    models = Models(args.run, args.runs_dir, args.verbose, args.device)
     if args.run is not None:
         try:
             models.get(None)  # opened once, here: a tagger that cannot open is one line

@@ -22,6 +22,7 @@ from tagger.infer.backends import require_tagger
 from tagger.infer.caption_record import CaptionRecord, check_output_path, recorded_caption
 from tagger.infer.captions import (caption_folders, caption_picture, caption_summary,
                                    frequency_table, plan_captions, record_summary)
+from tagger.infer.devices import describe
 from tagger.infer.pictures import required_pictures
 from tagger.infer.scores import ScoresFile, read_scores
 from tagger.infer.session import FAILURES, Decoding, TaggingSession
@@ -70,10 +71,12 @@ def tag_all(args, plan, writer, state, record):
                         max_pixels=args.max_pixels)
     try:
         with TaggingSession(args.model or args.run, tag_flags.choice_of(args), decoding,
-                            tag_flags.ALTERNATIVES, args.verbose) as session, \
+                            tag_flags.ALTERNATIVES, args.verbose, args.device) as session, \
                 bar(len(plan.todo), "tag", "pic", disable=args.quiet or None) as progress:
             session.start(plan.todo)
             tagger = session.load()
+            if not args.quiet:
+                progress.write(describe(tagger))
             categories = dict(zip(tagger.tags, tagger.categories))
             scores = ScoresFile.opened(args.scores, tagger.tags, writer, state, args.overwrite,
                                        flush_every=args.batch_size)

@@ -45,6 +45,7 @@ def parse_args(argv=None):
     parser.add_argument("--credit", type=cli.probability, default=0.25,
                         help="score per correct top-k tag, capped at 1.0 per image")
     parser.add_argument("--batch-size", type=cli.positive_int, default=256, help="images per predict call")
+    cli.add_device(parser)
     quiet.add_verbosity(parser, "no line per image and no progress bar: only the summary")
     return parser.parse_args(argv)
 
@@ -66,7 +67,7 @@ def evaluate(args):
     decoding = Decoding(cli.default_workers(), args.batch_size, reduced=False)
     try:
         with TaggingSession(source, Choice(threshold=0, max_tags=args.max_tags), decoding,
-                            verbose=args.verbose) as session:
+                            verbose=args.verbose, device=args.device) as session:
             tagger = session.load()
             held, scores = score_held_out(args, session, tagger, source)
     except (*FAILURES, OSError, CsvFormatError, ValueError) as exc:

@@ -75,7 +75,7 @@ def test_wd14_export_matches_keras_on_pictures_fed_as_the_tools_feed_them(export
     assert embedding.shape[0] == len(pictures) and embedding.ndim == 2
     # the same folder through tagger.infer.onnx_run, fed RGB, sees only the tags
     tagger = open_onnx(root / "wd14")
-    assert (tagger.image_size, tagger.fit, tagger.tags) == (448, "pad", list(SHAPE_TAGS))
+    assert (tagger.image_size, tagger.fit, tagger.tags) == (448, "wd", list(SHAPE_TAGS))  # as kohya
     assert np.max(np.abs(tagger.predict(pictures) - expected)) < 1e-4
 
 

@@ -119,8 +119,8 @@ def test_a_killed_run_finishes_the_rest_when_started_again(trained, pics, monkey
     real_load = session.open_tagger
     calls = []
 
-    def killed_after_one_batch(path):
-        tagger = real_load(path)
+    def killed_after_one_batch(path, *device):
+        tagger = real_load(path, *device)
         predict = tagger.predict
 
         def interrupted(arrays, batch_size=256):

@@ -205,8 +205,19 @@ def add_pictures_and_choice(parser, verb):
     return choice
 
 
+DEVICES = ("auto", "cpu", "cuda", "rocm", "coreml", "directml", "openvino")  # see tagger.infer.devices
+
+
+def add_device(parser):
+    parser.add_argument("--device", choices=DEVICES, default="auto",
+                        help="where the network runs: an onnxruntime execution provider for "
+                             "ONNX taggers (auto = the best installed), the CPU or the GPU for "
+                             "Keras runs; a missing one is named, never silently replaced")
+
+
 def add_decoding(parser, workers_what, batch_size):
     """How pictures are decoded and fed to the network (tag.py and draw.py)."""
+    add_device(parser)
     parser.add_argument("--full-decode", action="store_true",
                         help="decode every picture at full size, exactly as deal.py prepared "
                              "training images (slower; docs/tagging.md says what it changes)")

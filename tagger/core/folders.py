@@ -180,6 +180,8 @@ class ExportFolder(RunFolder):
     info = property(lambda self: self.path / "export.json")
     selected_tags = property(lambda self: self.path / "selected_tags.csv")  # the WD14 layout
     onnx = property(lambda self: self.path / "model.onnx")
+    optimized_onnx = property(lambda self: self.path / "model_optimized.onnx")  # cl_tagger's
+    tag_mapping = property(lambda self: self.path / "tag_mapping.json")  # layout, and this
     litert = property(lambda self: self.path / "model.tflite")
     saved_model = property(lambda self: self.path / "1")  # TF Serving's version folder
 

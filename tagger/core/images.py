@@ -5,6 +5,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
+from .wd_input import WD_FIT, wd_square
+
 FITS = ("pad", "stretch")
 # A reduced decode keeps at least this many decoded pixels per output pixel before the final
 # bicubic resize: Pillow's `reducing_gap` (3 is documented as indistinguishable from a fair
@@ -125,6 +127,8 @@ def prepare(source, size, fit="pad", reduced=False):
 def model_input(img, size, fit, reduced_from=None):
     """The model's uint8 input from a decoded RGB picture; `reduced_from`: the full size of
     a picture decoded at reduced size (its geometry is kept), None for a whole decode."""
+    if fit == WD_FIT:  # a WD-layout tagger's 448 square, from whatever size was decoded
+        return np.asarray(wd_square(img, size), dtype=np.uint8)
     if reduced_from:
         return np.asarray(fit_reduced(img, size, fit, reduced_from), dtype=np.uint8)
     return np.asarray(fit_square(img, size, fit), dtype=np.uint8)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import formats, quantize
+from . import cl_tagger, formats, quantize
 from .graph import RATING_TAGS, WD14_SIZE, folded_bias_shift, wd14_model
 from ..core.files import move_aside
 from ..core.folders import ExportFolder, RunFolder
@@ -78,12 +78,14 @@ def tag_counts(run):
 
 def graph_for(run, fmt, thresholds, tool_threshold, resize):
     """The Keras model to write for `fmt`, and the side of the square pictures it takes."""
-    if fmt != "wd14":
+    if fmt not in formats.FOLDED:
         return run.model, run.image_size
     if thresholds == "tuned" and run.thresholds is None:
         raise ValueError(f"{run.path} has no thresholds.csv (train.py writes it when the run "
                          f"finishes), so there are no tuned thresholds to fold; finish the run, "
                          f"or export without --tuned")
+    if fmt == "cl_tagger":
+        return cl_tagger.graph(run, thresholds == "tuned", tool_threshold, resize)
     shift = folded_bias_shift(run.thresholds, tool_threshold) if thresholds == "tuned" else None
     return wd14_model(run.model, run.image_size, shift, resize), WD14_SIZE
 
@@ -94,6 +96,8 @@ def write_side_files(run, fmt, folder, info):
     source, target = RunFolder(run.path), ExportFolder(folder)
     if fmt == "wd14":
         write_selected_tags(target.selected_tags, run.tags, tag_counts(run))
+    if fmt == "cl_tagger":
+        cl_tagger.write_tag_mapping(target.tag_mapping, run.tags)
     folded = info.get("thresholds") == "tuned"  # the scores are shifted: the tool's one applies
     for name in ExportFolder.COPIED:
         if getattr(source, name).is_file() and not (folded and name == "thresholds"):
@@ -106,6 +110,8 @@ def self_check(model, fmt, written, pictures):
     batch = pictures.astype(np.float32)
     if fmt == "wd14":
         batch = np.ascontiguousarray(batch[..., ::-1])  # the tools feed BGR
+    if fmt == "cl_tagger":
+        batch = cl_tagger.feed(pictures)
     expected = formats.keras_outputs(model, batch)
     got = formats.RUNNERS[fmt](written)(batch)
     return formats.max_difference(expected, got)
@@ -118,9 +124,9 @@ def export_run(run_path, fmt, out=None, thresholds="none", tool_threshold=0.35, 
     (`quantization` int8, calibrated on `calibration` validation pictures); an ExportResult."""
     if fmt not in formats.FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(formats.FORMATS)}")
-    if thresholds == "tuned" and fmt != "wd14":
-        raise ValueError("--tuned folds the thresholds into a WD14 export; the other "
-                         "formats carry thresholds.csv beside the model instead")
+    if thresholds == "tuned" and fmt not in formats.FOLDED:
+        raise ValueError("--tuned folds the thresholds into a wd14 or cl_tagger export; the "
+                         "other formats carry thresholds.csv beside the model instead")
     quantize.check_request(fmt, quantization, calibration)
     run_path = Path(run_path)
     out = Path(out) if out else RunFolder(run_path).export(fmt)
@@ -180,10 +186,13 @@ def write_export(run, fmt, out, writer, model, size, pictures, source, wd14, log
         info = export_info(run, fmt, size, diff, source)
         info["self_check"]["limit"] = limit
         info.update(quantized)
-        if fmt == "wd14":
-            info.update(channels="BGR", rating_columns=list(RATING_TAGS), resize=resize,
-                        thresholds=thresholds,
+        if fmt in formats.FOLDED:
+            info.update(channels="BGR", resize=resize, thresholds=thresholds,
                         tool_threshold=tool_threshold if thresholds == "tuned" else None)
+        if fmt == "wd14":
+            info.update(rating_columns=list(RATING_TAGS))
+        if fmt == "cl_tagger":
+            info.update(layout="NCHW", scale="x / 127.5 - 1", output="logits")
         write_side_files(run, fmt, tmp, info)
         replaced = move_aside(out, ExportFolder(out).replaced) if is_export(out) else None
         if out.is_dir():  # an empty folder of the user's (check_out let it through): fill it

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..core.folders import ExportFolder
 
-FORMATS = ("wd14", "onnx", "litert", "saved_model")
+FORMATS = ("wd14", "cl_tagger", "onnx", "litert", "saved_model")
 
 
 def _input_spec(model):
@@ -23,6 +23,13 @@ def write_onnx(model, folder):
     path = ExportFolder(folder).onnx
     model.export(str(path), format="onnx", verbose=False, input_signature=_input_spec(model))
     return path
+
+
+def write_cl_tagger(model, folder):
+    """model_optimized.onnx, NCHW in (tagger.export.cl_tagger)."""
+    from .cl_tagger import write_model
+
+    return write_model(model, folder)
 
 
 def write_litert(model, folder):
@@ -66,10 +73,11 @@ def run_saved_model(path):
     return predict
 
 
-WRITERS = {"wd14": write_onnx, "onnx": write_onnx, "litert": write_litert,
-           "saved_model": write_saved_model}
-RUNNERS = {"wd14": run_onnx, "onnx": run_onnx, "litert": run_litert,
+WRITERS = {"wd14": write_onnx, "cl_tagger": write_cl_tagger, "onnx": write_onnx,
+           "litert": write_litert, "saved_model": write_saved_model}
+RUNNERS = {"wd14": run_onnx, "cl_tagger": run_onnx, "onnx": run_onnx, "litert": run_litert,
            "saved_model": run_saved_model}
+FOLDED = ("wd14", "cl_tagger")  # the layouts --tuned folds thresholds into
 
 
 def keras_outputs(model, batch):

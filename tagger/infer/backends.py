@@ -5,6 +5,7 @@ tag_mapping.json; run with onnxruntime, without TensorFlow), or a LiteRT export
 from pathlib import Path
 
 from ..core.folders import RunFolder
+from .devices import DeviceError, use_keras_device
 from .keras_run import missing_model
 
 
@@ -37,18 +38,24 @@ def require_tagger(path):
     return kind
 
 
-def open_tagger(path):
+def open_tagger(path, device="auto"):
     """A tagger offering tags, thresholds, image_size, fit, settings, path and predict():
-    a Keras Run, an OnnxRun or a LiteRtRun, by what `path` holds."""
+    a Keras Run, an OnnxRun or a LiteRtRun, by what `path` holds, run on `device` (one of
+    tagger.infer.devices.DEVICES; DeviceError when it cannot be had)."""
     kind = kind_of(path)
     if kind == "onnx":
         from .onnx_run import open_onnx
 
-        return open_onnx(path)
+        return open_onnx(path, device)
     if kind == "litert":
+        if device not in ("auto", "cpu"):
+            raise DeviceError(f"--device {device}: a LiteRT export runs on the CPU here; tag "
+                              f"the run's ONNX export (python export.py --run RUN --format "
+                              f"onnx) on {device}, or pass --device cpu")
         from .litert_run import open_litert
 
         return open_litert(path)
     from .keras_run import load_run
 
+    use_keras_device(device)
     return load_run(path)

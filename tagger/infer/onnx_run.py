@@ -5,7 +5,7 @@ Three layouts are read:
   at the run's size, with the run's dic.txt and thresholds.csv beside it;
 - the WD14 tagger layout (model.onnx + selected_tags.csv, as `export.py --format wd14`
   writes and as public WD taggers ship): fed as those tools feed it, a white square of 448
-  (the input's height) in BGR;
+  (the input's height) in BGR, prepared as kohya's script prepares it (core.wd_input);
 - the cl_tagger layout (model_optimized.onnx + tag_mapping.json), fed as kohya-ss
   sd-scripts feeds it: BGR, channels first (NCHW), scaled to [-1, 1], the outputs logits to
   which the sigmoid is applied here.
@@ -24,10 +24,10 @@ import numpy as np
 
 from ..core.folders import ExportFolder
 from ..core.tags import load_dic
+from ..core.wd_input import WD_FIT
+from . import devices
 from .categories import RATING, read_selected_tags, read_tag_mapping, wd_labels  # noqa: F401
 from .keras_run import read_thresholds  # TensorFlow-free: keras_run imports Keras only to load
-
-CL_MODEL, CL_MAPPING = "model_optimized.onnx", "tag_mapping.json"  # kohya's names
 
 
 @dataclass
@@ -72,13 +72,13 @@ class OnnxRun:
 
     def fed(self, batch):
         """A batch of uint8 RGB pictures as this layout's input."""
-        batch = batch.astype(np.float32)
         if self.layout == "onnx":
-            return batch
-        batch = batch[..., ::-1]  # RGB -> BGR
+            return batch.astype(np.float32)
+        batch = batch[..., ::-1]  # RGB -> BGR, reversed as it is converted below
         if self.layout == "cl_tagger":
-            batch = batch.transpose(0, 3, 1, 2) / 127.5 - 1.0
-        return np.ascontiguousarray(batch, np.float32)
+            batch = batch.transpose(0, 3, 1, 2)
+        batch = batch.astype(np.float32, order="C")  # one pass: 5x faster than two
+        return batch / np.float32(127.5) - np.float32(1) if self.layout == "cl_tagger" else batch
 
 
 def find_onnx_file(path):
@@ -89,8 +89,8 @@ def find_onnx_file(path):
         if path.suffix.lower() != ".onnx":
             raise ValueError(f"{path}: not an .onnx file")
         return path
-    if (path / CL_MAPPING).is_file() and (path / CL_MODEL).is_file():
-        return path / CL_MODEL
+    if ExportFolder(path).tag_mapping.is_file() and ExportFolder(path).optimized_onnx.is_file():
+        return ExportFolder(path).optimized_onnx
     if ExportFolder(path).onnx.is_file():
         return ExportFolder(path).onnx
     found = sorted(path.glob("*.onnx")) if path.is_dir() else []
@@ -101,14 +101,13 @@ def find_onnx_file(path):
     return found[0]
 
 
-def onnx_session(model_file):
-    """An onnxruntime session on the CPU that logs errors only."""
+def onnx_session(model_file, device="cpu"):
+    """An onnxruntime session on `device` (tagger.infer.devices) that logs errors only."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only: its warnings about unused initialisers are noise
-    return onnxruntime.InferenceSession(str(model_file), options,
-                                        providers=["CPUExecutionProvider"])
+    return devices.onnx_session(model_file, options, device)
 
 
 def export_info(folder):
@@ -127,10 +126,12 @@ def export_thresholds(folder, tags, info):
     return read_thresholds(ExportFolder(folder).thresholds, tags)
 
 
-def opened_session(model_file):
+def opened_session(model_file, device):
     """onnx_session, with a damaged or foreign file refused in one line."""
     try:
-        return onnx_session(model_file)
+        return onnx_session(model_file, device)
+    except devices.DeviceError:
+        raise
     except Exception as exc:  # onnxruntime's own error types for a cut-off or foreign file
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise ValueError(f"{model_file} cannot be read ({type(exc).__name__}: {first[:200]}); "
@@ -154,31 +155,32 @@ def wd_layout_run(folder, session, labels, layout, info, model_file):
     # ratings): offered as ratings, they would always say "general"
     ratings = labels.columns(RATING) if not info else np.zeros(0, int)
     return OnnxRun(folder, session, tags, export_thresholds(folder, tags, info),
-                   input_side(session, layout), "pad", layout, columns,
+                   input_side(session, layout), WD_FIT, layout, columns,
                    info.get("run_settings", {}), [labels.categories[i] for i in columns],
                    [labels.names[i] for i in ratings], ratings)
 
 
-def open_onnx(path):
-    """An OnnxRun for a folder with model.onnx (or one *.onnx file), or for an .onnx file."""
+def open_onnx(path, device="auto"):
+    """An OnnxRun for a folder with model.onnx (or one *.onnx file), or for an .onnx file,
+    run on `device` (one of tagger.infer.devices.DEVICES)."""
     model_file = find_onnx_file(path)
     folder = model_file.parent
     info = export_info(folder)
-    selected, mapping = ExportFolder(folder).selected_tags, folder / CL_MAPPING
+    selected, mapping = ExportFolder(folder).selected_tags, ExportFolder(folder).tag_mapping
     if mapping.is_file() and not selected.is_file():
         labels = read_tag_mapping(mapping)
-        return wd_layout_run(folder, opened_session(model_file), labels, "cl_tagger", info,
-                             model_file)
+        return wd_layout_run(folder, opened_session(model_file, device), labels, "cl_tagger",
+                             info, model_file)
     if selected.is_file():
         labels = wd_labels(selected)
-        return wd_layout_run(folder, opened_session(model_file), labels, "wd14", info,
+        return wd_layout_run(folder, opened_session(model_file, device), labels, "wd14", info,
                              model_file)
     dic = ExportFolder(folder).dic
     if not dic.is_file():
         raise FileNotFoundError(f"{folder}: neither {selected.name} (WD14 layout), {mapping.name} "
                                 f"(cl_tagger layout) nor {dic.name} (python export.py RUN "
                                 f"--format onnx) beside {model_file.name}")
-    session = opened_session(model_file)
+    session = opened_session(model_file, device)
     tags = load_dic(dic)
     settings = info.get("run_settings", {})
     return OnnxRun(folder, session, tags, export_thresholds(folder, tags, info),

@@ -140,11 +140,11 @@ class Tagged:
     ratings: dict = field(default_factory=dict)
 
 
-def open_tagger(path):
-    """The tagger of a run folder, an ONNX or LiteRT export or a WD14 folder; TaggerError
-    (one line) when it cannot be opened."""
+def open_tagger(path, device="auto"):
+    """The tagger of a run folder, an ONNX or LiteRT export or a WD14 folder, on `device`
+    (tagger.infer.devices); TaggerError (one line) when it cannot be opened."""
     try:
-        return backends.open_tagger(path)
+        return backends.open_tagger(path, device)
     except (OSError, ValueError) as exc:
         raise TaggerError(describe_os_error(exc) if isinstance(exc, OSError) else str(exc)) \
             from None
@@ -164,8 +164,9 @@ class TaggingSession:
     """A tagger and the worker processes that decode pictures for it."""
 
     def __init__(self, source, choice=Choice(), decoding=Decoding(), alternatives="--threshold",
-                 verbose=False):
+                 verbose=False, device="auto"):
         self.source, self.choice, self.decoding = Path(source), choice, decoding
+        self.device = device  # where the network runs: tagger.infer.devices.DEVICES
         self.verbose = verbose  # TensorFlow's own log lines while the model loads
         self.alternatives = alternatives  # named in the error for missing tuned thresholds
         self.pool, self.paths, self.stream, self.tagger, self._spec = None, [], None, None, None
@@ -195,7 +196,7 @@ class TaggingSession:
         decoded at its size; returns the tagger (tags, thresholds, image_size, fit)."""
         if self.tagger is None:
             with keep_quiet(self.verbose):
-                self.tagger = open_tagger(self.source)
+                self.tagger = open_tagger(self.source, self.device)
             self.choice.check(self.tagger, self.source, self.alternatives)
         spec = (self.tagger.image_size, self.tagger.fit)
         if self.paths and (self.stream is None or spec != self._spec):

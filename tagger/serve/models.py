@@ -32,13 +32,14 @@ def is_tagger(path):
 class Models:
     """Name -> tagger, for one `run` or every tagger directly under `runs_dir`."""
 
-    def __init__(self, run=None, runs_dir=None, verbose=False):
+    def __init__(self, run=None, runs_dir=None, verbose=False, device="auto"):
         if (run is None) == (runs_dir is None):
             raise ValueError("give one of run or runs_dir")
         self.verbose = verbose  # TensorFlow's own log lines while a tagger opens
         self.run = Path(run).resolve() if run is not None else None
         self.root = Path(runs_dir).resolve() if runs_dir is not None else None
         self.loaded, self.lock = {}, threading.Lock()
+        self.device = device  # where the taggers run: tagger.infer.devices.DEVICES
 
     def names(self):
         """The names a client may ask for, sorted."""
@@ -81,7 +82,7 @@ class Models:
             if name not in self.loaded:
                 try:
                     with keep_quiet(self.verbose):
-                        self.loaded[name] = open_tagger(path)
+                        self.loaded[name] = open_tagger(path, self.device)
                 except TaggerError as exc:
                     raise Refused(422, f"model {name!r} cannot be opened: {exc}") from None
             return name, self.loaded[name]
