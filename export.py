@@ -22,6 +22,7 @@ Examples:
 """
 from tagger.core import cli, quiet
 from tagger.core.entry import stage
+from tagger.core.progress import bar
 from tagger.export.formats import FORMATS
 from tagger.export.quantize import DEFAULT_CALIBRATION, MODES as QUANTIZE_MODES
 
@@ -70,19 +71,30 @@ def parse_args(argv=None):
 @stage
 def main(argv=None):
     args = parse_args(argv)
-    try:
+    with bar(None, "export", "step", disable=args.quiet or None) as progress:
+        progress.set_postfix_str("loading TensorFlow", refresh=True)
         with quiet.keep_quiet(args.verbose):  # TensorFlow loads here: after --help and usage errors
             try:
-                from tagger.export.build import export_run
+                from tagger.export.build import export_run, steps
             except ImportError as exc:
                 cli.fail(f"export.py converts with TensorFlow, which this Python lacks ({exc}): "
                          f"install it (pip install -r requirements.txt)")
+        progress.reset(total=len(steps(args.quantize)))
+        begun = []
+
+        def step(name):  # the bar counts the steps done and names the one running
+            progress.update(bool(begun))
+            begun.append(name)
+            progress.set_postfix_str(name, refresh=True)
+
+        try:
             result = export_run(args.run, args.format, args.out,
                                 "tuned" if args.tuned else "none", args.threshold,
-                                args.overwrite, args.resize, quantization=args.quantize,
-                                calibration=args.calibration)
-    except (OSError, ValueError) as exc:
-        cli.fail(exc)
+                                args.overwrite, args.resize, progress.write, args.quantize,
+                                args.calibration, step)
+        except (OSError, ValueError) as exc:
+            cli.fail(exc)
+        progress.update(progress.total - progress.n)
     moved = f"; the earlier export is now {result.replaced}" if result.replaced else ""
     if not args.quiet:
         kind = f" ({args.quantize})" if args.quantize != "none" else ""

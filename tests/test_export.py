@@ -1,6 +1,7 @@
 """export.py: every format against the Keras model, the WD14 contract, folded thresholds."""
 import csv
 import io
+import re
 
 import numpy as np
 import pytest
@@ -167,3 +168,20 @@ def test_tuned_thresholds_only_fold_into_wd14(exported, capsys):
         export.main(["--run", str(run_path), "--format", "onnx", "--tuned",
                      "--out", str(root / "nope")])
     assert "thresholds.csv" in capsys.readouterr().err and not (root / "nope").exists()
+
+
+def test_export_shows_its_steps_in_a_terminal_and_no_tensorflow_line(exported, tmp_path):
+    """In a terminal: a bar that names each step while it runs, then the one summary line."""
+    from terminal import Terminal
+
+    run, _ = exported
+    with Terminal("export.py", "--run", run, "--format", "onnx", "--out", tmp_path / "o") as term:
+        assert term.wait(180) == 0, term.output
+    out = term.output
+    named = re.findall(r"export:[^\r\n]*?(\d)/(\d) [^\r\n]*?, ([a-z][A-Za-z ]+)\]", out)
+    order = list(dict.fromkeys(name for *_, name in named))
+    assert order == ["loading TensorFlow", "loading the run", "building the graph",
+                     "converting", "checking against Keras", "writing"], out
+    assert ("5", "5") in {(n, total) for n, total, _ in named}  # it ends full
+    assert "exported" in out.splitlines()[-1]
+    assert "I0000" not in out and "cuda" not in out.lower()

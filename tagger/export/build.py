@@ -117,11 +117,19 @@ def self_check(model, fmt, written, pictures):
     return formats.max_difference(expected, got)
 
 
+def steps(quantization="none"):
+    """The steps export_run reports to its `step` callback, in order (for a progress bar)."""
+    return ("loading the run", "building the graph", "converting",
+            *(("quantising",) if quantization != "none" else ()), "checking against Keras",
+            "writing")
+
+
 def export_run(run_path, fmt, out=None, thresholds="none", tool_threshold=0.35, overwrite=False,
                resize="bicubic", log=print, quantization="none",
-               calibration=quantize.DEFAULT_CALIBRATION):
+               calibration=quantize.DEFAULT_CALIBRATION, step=lambda name: None):
     """Export RUN to `out` (default RUN/export/FMT) in `fmt`, float32 or quantised
-    (`quantization` int8, calibrated on `calibration` validation pictures); an ExportResult."""
+    (`quantization` int8, calibrated on `calibration` validation pictures); an ExportResult.
+    `step(name)` is called as each of steps(quantization) begins."""
     if fmt not in formats.FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(formats.FORMATS)}")
     if thresholds == "tuned" and fmt not in formats.FOLDED:
@@ -131,7 +139,9 @@ def export_run(run_path, fmt, out=None, thresholds="none", tool_threshold=0.35, 
     run_path = Path(run_path)
     out = Path(out) if out else RunFolder(run_path).export(fmt)
     check_out(out, overwrite)
+    step("loading the run")
     run = load_run(run_path)
+    step("building the graph")
     model, size = graph_for(run, fmt, thresholds, tool_threshold, resize)
     pictures, source = check_pictures(run, size)
     int8 = quantize.plan(run, fmt, size, quantization, calibration)
@@ -140,7 +150,7 @@ def export_run(run_path, fmt, out=None, thresholds="none", tool_threshold=0.35, 
         check_out(out, overwrite)  # again, now that no other export can be writing there
         return write_export(run, fmt, out, writer, model, size, pictures, source,
                             dict(thresholds=thresholds, tool_threshold=tool_threshold,
-                                 resize=resize), log, int8)
+                                 resize=resize), log, int8, step)
 
 
 def is_export(folder):
@@ -167,16 +177,21 @@ def check_out(out, overwrite):
                               f"(the old one is moved to {ExportFolder(out).replaced}), or --out")
 
 
-def write_export(run, fmt, out, writer, model, size, pictures, source, wd14, log, int8=None):
+def write_export(run, fmt, out, writer, model, size, pictures, source, wd14, log, int8=None,
+                 step=lambda name: None):
     """Write, check and describe the export under a journaled temporary name, then give it
     its final name, moving an earlier export aside; an ExportResult."""
     tmp = writer.temporary(out, ".part")
     tmp.mkdir()
     thresholds, tool_threshold, resize = wd14["thresholds"], wd14["tool_threshold"], wd14["resize"]
     try:
+        step("converting")
         written = formats.WRITERS[fmt](model, tmp)
+        if int8:
+            step("quantising")
         quantized = int8.apply(written) if int8 else {}  # int8: model.onnx is replaced
         limit, kind = (int8.max_diff, " int8") if int8 else (MAX_DIFF, "")
+        step("checking against Keras")
         diff = self_check(model, fmt, written, pictures)
         log(f"self-check: {fmt}{kind} export against Keras on {source}: max difference "
             f"{diff:.2e} (limit {limit:g})")
@@ -193,6 +208,7 @@ def write_export(run, fmt, out, writer, model, size, pictures, source, wd14, log
             info.update(rating_columns=list(RATING_TAGS))
         if fmt == "cl_tagger":
             info.update(layout="NCHW", scale="x / 127.5 - 1", output="logits")
+        step("writing")
         write_side_files(run, fmt, tmp, info)
         replaced = move_aside(out, ExportFolder(out).replaced) if is_export(out) else None
         if out.is_dir():  # an empty folder of the user's (check_out let it through): fill it

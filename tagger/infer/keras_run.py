@@ -77,7 +77,7 @@ def load_run(path):
         import keras
     except ImportError:
         raise ValueError(f"{path} is a Keras run and this Python has no TensorFlow: export it "
-                         f"(python export.py {path} --format onnx) where TensorFlow is "
+                         f"(python export.py --run {path} --format onnx) where TensorFlow is "
                          f"installed, or install TensorFlow (pip install -r requirements.txt)"
                          ) from None
 

@@ -65,7 +65,7 @@ def open_litert(path):
     folder = ExportFolder(model_file.parent)
     if not model_file.is_file() or not folder.dic.is_file():
         raise FileNotFoundError(f"{folder.path}: expected {folder.litert.name} with "
-                                f"{folder.dic.name} beside it (python export.py RUN --format "
+                                f"{folder.dic.name} beside it (python export.py --run RUN --format "
                                 f"litert)")
     info = export_info(folder.path)
     settings = info.get("run_settings", {})

@@ -1,7 +1,7 @@
 """Tagging with onnxruntime, without TensorFlow: an exported run, or any WD-layout folder.
 
 Three layouts are read:
-- this project's bare ONNX export (`export.py RUN --format onnx`): model.onnx fed RGB 0..255
+- this project's bare ONNX export (`export.py --run RUN --format onnx`): model.onnx fed RGB 0..255
   at the run's size, with the run's dic.txt and thresholds.csv beside it;
 - the WD14 tagger layout (model.onnx + selected_tags.csv, as `export.py --format wd14`
   writes and as public WD taggers ship): fed as those tools feed it, a white square of 448
@@ -97,7 +97,7 @@ def find_onnx_file(path):
     if len(found) != 1:
         raise FileNotFoundError(
             f"{path}: expected model.onnx or exactly one .onnx file, found "
-            f"{len(found)}; export a run with `python export.py RUN --format onnx`")
+            f"{len(found)}; export a run with `python export.py --run RUN --format onnx`")
     return found[0]
 
 
@@ -178,7 +178,7 @@ def open_onnx(path, device="auto"):
     dic = ExportFolder(folder).dic
     if not dic.is_file():
         raise FileNotFoundError(f"{folder}: neither {selected.name} (WD14 layout), {mapping.name} "
-                                f"(cl_tagger layout) nor {dic.name} (python export.py RUN "
+                                f"(cl_tagger layout) nor {dic.name} (python export.py --run RUN "
                                 f"--format onnx) beside {model_file.name}")
     session = opened_session(model_file, device)
     tags = load_dic(dic)
