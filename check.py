@@ -29,7 +29,7 @@ def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
     cli.add_data_dir(parser)
     parser.add_argument("--max-per-tag", type=cli.non_negative_int, default=0,
-                        help="entries kept per tag folder; 0 = no cap (the original: 1000)")
+                        help="entries kept per tag folder; 0 = no cap; the original used 1000")
     parser.add_argument("--image-size", type=cli.positive_int, default=None,
                         help="expected side in pixels; must match the one deal.py recorded "
                              "in DATA_DIR/deal_args.json (default: that one)")
@@ -41,7 +41,7 @@ def parse_args(argv=None):
                         help="move the quarantined entries and the capped links back into "
                              "their tag folders (what --delete removed cannot come back), "
                              "then stop")
-    quiet.add_verbosity(parser)
+    quiet.add_verbosity(parser, tensorflow=False)
     args = parser.parse_args(argv)
     require_data_dir(args.data_dir)
     data = DataFolder(args.data_dir)

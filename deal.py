@@ -58,7 +58,7 @@ def parse_args(argv=None):
     window.add_limit(parser)
     cli.add_workers(parser, cli.default_workers(), "processes")
     cli.add_overwrite(parser, "resize again images already done")
-    quiet.add_verbosity(parser)
+    quiet.add_verbosity(parser, tensorflow=False)
     args = cli.resolve(parser.parse_args(argv))
     require_data_dir(args.data_dir)
     data = DataFolder(args.data_dir)

@@ -32,7 +32,7 @@ def parse_args(argv=None):
     cli.add_csv(parser)
     parser.add_argument("--url-column", choices=tuple(URL_COLUMNS), default=None,
                         help="the CSV column to fetch: preview_url (thumbnails, at most 150 "
-                             "px), sample_url (~850 px) or file_url (the originals) (default: "
+                             "px), sample_url (~850 px) or file_url, the full pictures (default: "
                              "the recorded one, else preview_url)")
     parser.add_argument("--out", type=cli.Path, default=None,
                         help="images folder, recorded in DATA_DIR/download_args.json for the "
@@ -62,7 +62,7 @@ def parse_args(argv=None):
                              "down; 0 = never stop")
     parser.add_argument("--retry-failed", action="store_true",
                         help="retry only the posts listed in DATA_DIR/download_errors.csv")
-    quiet.add_verbosity(parser)
+    quiet.add_verbosity(parser, tensorflow=False)
     args = cli.resolve(parser.parse_args(argv))
     args.url_column = args.url_column or recorded_column(args.data_dir)
     args.out, refusal = choose_folder(args.data_dir, args.url_column, args.out)

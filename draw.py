@@ -28,9 +28,9 @@ from tagger.infer.writer import locked_writer, remove
 def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
     cli.add_pictures_and_choice(parser, "draw")
-    parser.add_argument("--max-tags", type=cli.positive_int, default=None,
-                        help="draw at most this many of the chosen tags, the most likely "
-                             "(--threshold 0 --max-tags 6: the 6 most likely)")
+    parser.add_argument("--max-tags", type=cli.non_negative_int, default=0,
+                        help="draw at most this many of the chosen tags, the most likely; "
+                             "0 = all (--threshold 0 --max-tags 6: the 6 most likely)")
     parser.add_argument("--top-k", type=cli.positive_int, help=cli.SUPPRESS)  # until 2027
     parser.add_argument("--out", type=cli.Path, default=cli.Path("drawn"),
                         help="folder for <stem>_tags.png (and .txt / .json), mirroring the inputs")
@@ -43,6 +43,9 @@ def parse_args(argv=None):
     cli.add_overwrite(parser, "draw again pictures whose outputs exist (old ones backed up)")
     cli.add_decoding(parser, "decoding and drawing processes; 0 = this one", batch_size=32)
     args = parser.parse_args(argv)
+    if args.top_k is not None and args.tuned:
+        parser.error("--top-k (the old spelling of --threshold 0 --max-tags) and --tuned: give "
+                     "one of them")
     if args.top_k is not None:  # the old spelling of "the k most likely"
         cli.note_renamed("--top-k K", "--threshold 0 --max-tags K")
         args.max_tags, args.threshold = args.top_k, 0.0 if args.threshold is None else args.threshold
@@ -53,7 +56,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        require_tagger(args.model or args.run)
+        require_tagger(args.run)
         check_out(args.inputs, args.out)
         paths, others = required_pictures(args.inputs, skip_inside=args.out)
     except (OSError, ValueError) as exc:
@@ -79,7 +82,7 @@ def draw_all(args, plan, writer, tmp):
     choice = Choice(args.threshold, args.max_tags)
     drawing, failed, drawn = collections.deque(), [], 0
     try:
-        with TaggingSession(args.model or args.run, choice, decoding,
+        with TaggingSession(args.run, choice, decoding,
                             "--threshold", args.verbose, args.device) as session, \
                 bar(len(plan.todo), "draw", "pic", disable=args.quiet or None) as progress:
             session.start(plan.todo)

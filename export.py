@@ -56,7 +56,7 @@ def parse_args(argv=None):
                         help="--quantize int8: at most this many validation pictures calibrate "
                              "the activation ranges")
     cli.add_overwrite(parser, "replace an earlier export (it is moved to OUT/../replaced/)")
-    quiet.add_verbosity(parser, "no line but errors")
+    quiet.add_verbosity(parser, "no progress bar and no self-check line: only the summary")
     args = parser.parse_args(argv)
     if args.old_run is not None:
         cli.note_renamed("export.py RUN", "export.py --run RUN")
@@ -90,16 +90,16 @@ def main(argv=None):
         try:
             result = export_run(args.run, args.format, args.out,
                                 "tuned" if args.tuned else "none", args.threshold,
-                                args.overwrite, args.resize, progress.write, args.quantize,
+                                args.overwrite, args.resize,
+                                (lambda line: None) if args.quiet else progress.write, args.quantize,
                                 args.calibration, step)
         except (OSError, ValueError) as exc:
             cli.fail(exc)
         progress.update(progress.total - progress.n)
     moved = f"; the earlier export is now {result.replaced}" if result.replaced else ""
-    if not args.quiet:
-        kind = f" ({args.quantize})" if args.quantize != "none" else ""
-        print(f"exported {args.run} as {args.format}{kind} to {result.out} (max difference from "
-              f"Keras {result.max_diff:.2e}){moved}")
+    kind = f" ({args.quantize})" if args.quantize != "none" else ""
+    print(f"exported {args.run} as {args.format}{kind} to {result.out} (max difference from "
+          f"Keras {result.max_diff:.2e}){moved}")
     return result
 
 

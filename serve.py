@@ -45,6 +45,12 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.runs_dir is not None and not args.runs_dir.is_dir():
         parser.error(f"--runs-dir {args.runs_dir}: no such folder")
+    if args.runs_dir is not None:
+        from tagger.serve.models import Models
+
+        if not Models(runs_dir=args.runs_dir).names():
+            parser.error(f"--runs-dir {args.runs_dir}: no run or export directly under it (a "
+                         f"folder with model.keras, a .onnx or a .tflite file)")
     if args.auth is not None and ":" not in args.auth:
         parser.error("--auth: give user:password")
     return args

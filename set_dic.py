@@ -43,7 +43,7 @@ def parse_args(argv=None):
     cli.add_workers(parser, cli.default_workers(), "processes counting parts of the file")
     cli.add_overwrite(parser, "replace an existing dictionary that differs "
                               "(the old one is moved to DATA_DIR/replaced/)")
-    quiet.add_verbosity(parser)
+    quiet.add_verbosity(parser, tensorflow=False)
     args = cli.resolve(parser.parse_args(argv))
     window.resolve_limit(args, "set_dic")
     if args.min_count is None and args.max_tags is None:

@@ -38,7 +38,7 @@ def main(argv=None):
     args = parse_args(argv)
     record = args.output_path and CaptionRecord(args.output_path)
     try:
-        require_tagger(args.model or args.run)
+        require_tagger(args.run)
         paths, others = required_pictures(args.inputs)
         state = read_scores(args.scores) if args.scores else None
         record and check_output_path(args.output_path, args.overwrite)
@@ -70,7 +70,7 @@ def tag_all(args, plan, writer, state, record):
     decoding = Decoding(args.workers, args.batch_size, reduced=not args.full_decode,
                         max_pixels=args.max_pixels)
     try:
-        with TaggingSession(args.model or args.run, tag_flags.choice_of(args), decoding,
+        with TaggingSession(args.run, tag_flags.choice_of(args), decoding,
                             tag_flags.ALTERNATIVES, args.verbose, args.device) as session, \
                 bar(len(plan.todo), "tag", "pic", disable=args.quiet or None) as progress:
             session.start(plan.todo)

@@ -5,8 +5,8 @@ with --csv, the rows of a Safebooru CSV whose thumbnails are downloaded and were
 Writes RUN/eval/: report.json, predictions.csv, pie.png, ap.png, pr.png.
 
 Examples:
-  python test.py --run runs/tagger                  # top-6, images with more than 15 tags
-  python test.py --run runs/tagger --min-common 1 --top-k 3
+  python test.py --run runs/tagger                  # top-6, images with more than 3 tags
+  python test.py --run runs/tagger --min-common 1 --max-tags 3
   python test.py --run runs/tagger --csv data/new_posts.csv
   python test.py --run runs/tagger/export/onnx      # the ONNX export, with onnxruntime
 
@@ -28,7 +28,9 @@ from tagger.infer.session import FAILURES, Choice, Decoding, TaggingSession
 
 def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
-    cli.add_tagger(parser)
+    cli.add_tagger(parser, help="run folder (model.keras), or an export of one (onnx, wd14, "
+                   "cl_tagger, litert), or its .onnx file; a public WD tagger has no held-out "
+                   "split to score")
     parser.add_argument("--data-dir", type=cli.folder, default=None,
                         help="data folder (default: the one the run was trained on)")
     parser.add_argument("--csv", type=cli.Path, default=None,
@@ -41,12 +43,12 @@ def parse_args(argv=None):
     cli.spell(parser, "--top-k", "--max-tags", deprecated=True)
     parser.add_argument("--min-common", type=cli.non_negative_int, default=3,
                         help="the top-k test keeps images with more than this many dictionary "
-                             "tags: 3 lets 4 hits of 0.25 reach full credit (the original: 15)")
+                             "tags: 3 lets 4 hits of 0.25 reach full credit; the original used 15")
     parser.add_argument("--credit", type=cli.probability, default=0.25,
                         help="score per correct top-k tag, capped at 1.0 per image")
     parser.add_argument("--batch-size", type=cli.positive_int, default=256, help="images per predict call")
     cli.add_device(parser)
-    quiet.add_verbosity(parser, "no line per image and no progress bar: only the summary")
+    quiet.add_verbosity(parser)
     return parser.parse_args(argv)
 
 
@@ -54,7 +56,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     # the folder test.py writes eval/ into: the run's, or the --model file's
-    with locks.run_folder(args.model.parent if args.model else args.run):
+    with locks.run_folder(args.run.parent if args.run.is_file() else args.run):
         return evaluate(args)
 
 
@@ -63,7 +65,7 @@ def evaluate(args):
     from tagger.infer.evaluate import (protocol_lines, score, scoring_thresholds, summary_line,
                                        top_k_protocol, write_eval)
 
-    source = args.model or args.run
+    source = args.run
     decoding = Decoding(cli.default_workers(), args.batch_size, reduced=False)
     try:
         with TaggingSession(source, Choice(threshold=0, max_tags=args.max_tags), decoding,

@@ -10,7 +10,7 @@ network, one sigmoid per tag, Adam 2e-3 with a 1-epoch warm-up and cosine decay 
 stopping, best epoch, per-tag thresholds) and 10% are held out for test.py.
 
 On a cluster, set TF_CONFIG on every machine and run the same command on each (see README:
-"Training on several machines"); `--local-workers 2` tries that on this machine.
+docs/cluster.md); `--local-workers 2` tries that on this machine.
 
 Examples:
   python train.py                                   # the default recipe

@@ -243,3 +243,11 @@ def trained(tmp_path_factory):
     train.main(["--data-dir", str(data), "--run", str(run), "--batch-size", "16",
                 "--epochs", "15", "--patience", "0"])  # otherwise train.py's default recipe
     return data, run
+
+
+@pytest.fixture(autouse=True)
+def _fresh_notes():
+    """An old spelling's note is printed once per process: each test starts as a new one."""
+    from tagger.core import cli
+
+    cli._NOTED.clear()

@@ -40,7 +40,7 @@ def test_a_typo_is_answered_without_the_heavy_libraries(script, tmp_path):
              "serve.py": ["--run", "r"]}.get(script, [])
     done = run_blocked(script, *first, "--verbos", "--no-such-flag", cwd=tmp_path)
     assert done.returncode == 2, done.stderr
-    assert "unrecognized arguments: --no-such-flag" in done.stderr, done.stderr
+    assert "unrecognized arguments: " in done.stderr and "--no-such-flag" in done.stderr
     assert "ImportError" not in done.stderr
 
 

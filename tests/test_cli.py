@@ -26,7 +26,7 @@ BAD_VALUES = [
     ("train", ["--warmup-epochs", "-1"]), ("train", ["--cache-mb", "-1"]),
     ("test", ["--max-tags", "0"]), ("test", ["--limit", "-1"]), ("test", ["--min-common", "-1"]),
     ("test", ["--credit", "1.5"]), ("test", ["--batch-size", "0"]),
-    ("draw", ["--max-tags", "0"]), ("draw", ["--threshold", "1.01"]), ("draw", ["--threshold", "-0.1"]),
+    ("draw", ["--max-tags", "-1"]), ("draw", ["--threshold", "1.01"]), ("draw", ["--threshold", "-0.1"]),
     ("draw", ["--batch-size", "0"]), ("draw", ["--max-side", "0"]), ("draw", ["--workers", "-1"]),
     ("tag", ["--threshold", "1.01"]), ("tag", ["--max-tags", "-1"]), ("tag", ["--workers", "-1"]),
     ("export", ["--threshold", "1"]),

@@ -88,7 +88,7 @@ def test_draw_runs_a_wd14_folder_and_a_model_file_without_tensorflow(exported, t
     captions = [(tmp_path / "wd14" / f"p{i}.txt").read_text().strip() for i in range(6)]
     assert all(set(c.split(", ")) <= set(SHAPE_TAGS) for c in captions if c)
     assert any(captions)
-    result = without_tensorflow(tmp_path, ROOT / "draw.py", pics / "p0.png", "--model",
+    result = without_tensorflow(tmp_path, ROOT / "draw.py", pics / "p0.png", "--run",
                                 root / "onnx" / "model.onnx", "--out", tmp_path / "file")
     assert result.returncode == 0, result.stderr and (tmp_path / "file" / "p0_tags.png").is_file()
 

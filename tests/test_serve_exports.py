@@ -35,7 +35,7 @@ def test_exports_are_offered_and_tag_as_tag_py(export_server, tmp_path):
         (tmp_path / f"{i}.png").write_bytes(shape_image(rng, colour, shape, size=90))
     tagged = 0
     for name in EXPORTS:
-        tag.main([str(tmp_path), "--model", str(runs / name), "--threshold", "0.3",
+        tag.main([str(tmp_path), "--run", str(runs / name), "--threshold", "0.3",
                   "--workers", "0", "--quiet", "--overwrite"])
         for picture in sorted(tmp_path.glob("*.png")):
             expected = [t for t in picture.with_suffix(".txt").read_text().strip().split(", ")

@@ -204,7 +204,7 @@ def test_a_damaged_onnx_model_or_a_file_that_is_no_tagger_is_one_line(exported, 
         err = capsys.readouterr().err
         assert stop.value.code == 2 and err.count("\n") == 1 and says in err, err
     with pytest.raises(SystemExit) as stop:
-        tag.main([str(pics), "--model", str(pics / "a.png")])
+        tag.main([str(pics), "--run", str(pics / "a.png")])
     err = capsys.readouterr().err
     assert stop.value.code == 2 and "not a tagger" in err and "model.keras" not in err
     assert not list(pics.glob("*.txt"))

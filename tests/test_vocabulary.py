@@ -64,7 +64,9 @@ OLD = [("export", ["runs/x", "--format", "onnx"], "export.py RUN", {"run": "runs
         "--tool-threshold", {"threshold": 0.4}),
        ("test", ["--top-k", "3"], "--top-k", {"max_tags": 3}),
        ("draw", ["p.png", "--top-k", "3"], "--top-k", {"max_tags": 3, "threshold": 0.0}),
-       ("tag", ["p.png", "--top-tags", "3"], "--top-tags", {"table_rows": 3})]
+       ("tag", ["p.png", "--top-tags", "3"], "--top-tags", {"table_rows": 3}),
+       ("tag", ["p.png", "--model", "m.onnx"], "--model", {"run": "m.onnx"}),
+       ("test", ["--model", "m.onnx"], "--model", {"run": "m.onnx"})]
 
 
 @pytest.mark.parametrize("script, argv, old, expected", OLD)
@@ -77,3 +79,20 @@ def test_old_spellings_work_with_a_one_line_note(script, argv, old, expected, ca
         assert str(args[name]) == str(value)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"note: {old}") and "next release" in err
+
+
+@pytest.mark.parametrize("script, argv", [("tag", ["p.png", "--top", "3"]),
+                                          ("draw", ["p.png", "--thresh", "0.3"]),
+                                          ("set_dic", ["--max", "3"])])
+def test_a_prefix_never_stands_for_a_flag(script, argv, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        __import__(script).parse_args(argv)
+    assert stopped.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("script, first", [("download", []), ("train", []), ("tag", ["p.png"]),
+                                           ("export", ["--format", "onnx"]), ("serve", ["--run", "r"])])
+def test_quiet_and_verbose_are_one_or_the_other(script, first, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        __import__(script).parse_args([*first, "--quiet", "--verbose"])
+    assert stopped.value.code == 2 and "not allowed with" in capsys.readouterr().err

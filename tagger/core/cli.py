@@ -20,8 +20,11 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
             return text
         if action.nargs == 0 and not isinstance(action, argparse.BooleanOptionalAction):
             return text  # a switch: off unless given
-        if action.default in (None, ""):
+        if action.default in (None, "", []):
             return text  # nothing to show; the help says what happens without it
+        if isinstance(action.default, str) and (action.default.strip() != action.default
+                                                or "," in action.default):
+            return text + " (default: %(default)r)"  # ', ' shows as ', 
         return text + " (default: %(default)s)"
 
 
@@ -69,7 +72,8 @@ def spell(parser, spelling, canonical, deprecated=False, store=None):
 
 def make_parser(doc):
     """An ArgumentParser whose description is the script's docstring."""
-    return argparse.ArgumentParser(description=doc, formatter_class=Formatter)
+    return argparse.ArgumentParser(description=doc, formatter_class=Formatter,
+                                   allow_abbrev=False)  # a prefix may not stand for a flag
 
 
 def ranged(kind, low=None, high=None, low_open=False, high_open=False, what=None):
@@ -137,6 +141,8 @@ def add_seed(parser):
 
 
 def add_workers(parser, default, what="parallel workers", zero_ok=False):
+    if default == default_workers():  # the machine's, not a fixed number
+        what += f" (default: one per core, {default} here)"
     parser.add_argument("--workers", type=non_negative_int if zero_ok else positive_int,
                         default=default, help=what)
 
@@ -182,14 +188,12 @@ def add_run(parser, default="runs/tagger",
     parser.add_argument("--run", type=Path, default=Path(default), help=help)
 
 
-def add_tagger(parser, default="runs/tagger"):
+def add_tagger(parser, default="runs/tagger", help=None):
     """--run (a run folder, an ONNX export or a WD14-layout folder) and --model FILE.onnx."""
-    parser.add_argument("--run", type=Path, default=Path(default),
-                        help="run folder (model.keras), or an export folder: export.py's "
-                             "onnx, wd14 or litert export, or any WD14 tagger")
-    parser.add_argument("--model", type=Path, default=None,
-                        help="an .onnx file to run instead of --run (with dic.txt or "
-                             "selected_tags.csv beside it); needs no TensorFlow")
+    parser.add_argument("--run", type=Path, default=Path(default), help=help or (
+        "run folder (model.keras); an export folder (onnx, wd14, cl_tagger, litert) or any "
+        "WD-layout tagger folder; or an .onnx or .tflite file (exports need no TensorFlow)"))
+    spell(parser, "--model", "--run", deprecated=True)  # until 2027
 
 
 def add_pictures_and_choice(parser, verb):
@@ -226,6 +230,4 @@ def add_decoding(parser, workers_what, batch_size):
                         help="pictures per network call")
     parser.add_argument("--max-pixels", type=non_negative_int, default=None,
                         help="refuse larger pictures (default: Pillow's limit); 0 = no limit")
-    parser.add_argument("--quiet", action="store_true",
-                        help="no progress bar and no line per picture: only the summary")
-    add_verbosity(parser, quiet_help=None)
+    add_verbosity(parser)

@@ -76,13 +76,17 @@ def without_log_lines():
                 sys.stderr.flush()
 
 
-def add_verbosity(parser, quiet_help="no progress bar, only the summary line"):
-    """--verbose (TensorFlow's own log lines too) and, unless `quiet_help` is None (a script
-    with its own --quiet), --quiet."""
-    parser.add_argument("--verbose", action="store_true",
-                        help="also show TensorFlow's own log lines and dependencies' warnings")
-    if quiet_help is not None:
-        parser.add_argument("--quiet", action="store_true", help=quiet_help)
+QUIET_HELP = "no progress bar and no line per item: only the summary"
+
+
+def add_verbosity(parser, quiet_help=QUIET_HELP, tensorflow=True):
+    """--quiet and --verbose, one or the other (`tensorflow`: the script loads TensorFlow,
+    whose own log lines --verbose shows too)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--quiet", action="store_true", help=quiet_help)
+    group.add_argument("--verbose", action="store_true",
+                       help="also show TensorFlow's own log lines and dependencies' warnings"
+                       if tensorflow else "also show dependencies' own warnings")
 
 
 def from_args(args):

@@ -110,6 +110,8 @@ def parse_args(doc, argv=None):
     except ValueError as exc:
         parser.error(str(exc))
     if args.model_dir is not None or args.repo_id is not None:
+        if args.run != parser.get_default("run"):
+            parser.error("--run and kohya's --model_dir/--repo_id both name the tagger: give one")
         args.run = kohya_location(args.model_dir, args.repo_id)
     return args
 
