@@ -61,10 +61,11 @@ def test_the_data_scripts_take_verbose_and_quiet_and_record_neither(tmp_path, ca
     import deal
 
     data = make_shapes_data(tmp_path / "data", n=4)
-    deal.main(["--data-dir", str(data), "--quiet", "--verbose", "--overwrite", "--workers", "1"])
-    assert "resized 4 images" in capsys.readouterr().out
-    recorded = (data / "deal_args.json").read_text()
-    assert '"quiet"' not in recorded and '"verbose"' not in recorded
+    for flag in ("--quiet", "--verbose"):
+        deal.main(["--data-dir", str(data), flag, "--overwrite", "--workers", "1"])
+        assert "resized 4 images" in capsys.readouterr().out
+        recorded = (data / "deal_args.json").read_text()
+        assert '"quiet"' not in recorded and '"verbose"' not in recorded
 
 
 def test_a_dependencys_own_warning_is_filtered_by_name_not_all_warnings(monkeypatch):
