@@ -1,5 +1,11 @@
-"""Tagging a folder of real pictures: tag.py, draw.py and draw.py as of commit 9c0eb22, as
-whole commands (start-up included), beside Pillow's full-decode rate, in one run.
+"""Tagging a folder of real pictures: how close tag.py comes to this machine's limit, and
+tag.py, draw.py and draw.py as of commit 9c0eb22 as whole commands (start-up included), beside
+Pillow's full-decode rate, in one run.
+
+The limit (bench/tagging_limit.py, written to bench/tagging_results.md): tag.py's own decode's
+CPU plus the network's at its best rate, over the cores, plus the backend's start-up; tag.py's
+wall time as a share of it, for the run and its ONNX export, and where the rest goes. A run
+that starts with a load average over 1.5 says it is noise, not a result.
 
 Copies the real pictures under new names until there are at least --count, makes a run
 (the default network at 100 px, untrained: speed does not depend on the weights, unless
@@ -7,8 +13,9 @@ Copies the real pictures under new names until there are at least --count, makes
 Writes the "Tagging real pictures" section of bench/results.md (the rest is left alone).
 
 Examples:
-  python bench/tagging.py                            # ~10 min on 2 busy cores
-  python bench/tagging.py --count 300 --out /tmp/tagging.md     # a quick look
+  python bench/tagging.py --pictures FOLDER          # ~10 min on 2 busy cores
+  python bench/tagging.py --pictures FOLDER --limit-only --run RUN   # the limit, ~1 min
+  python bench/tagging.py --pictures FOLDER --count 300 --out /tmp/tagging.md  # a quick look
 """
 import argparse
 import math
@@ -24,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import machine  # noqa: E402  (after the path above)
+from bench import machine, tagging_limit  # noqa: E402  (after the path above)
 from bench.sections import replace_section  # noqa: E402
 
 OLD_COMMIT = "9c0eb22"  # draw.py before tag.py: one process, full decodes, predict per batch
@@ -81,6 +88,13 @@ def parse_args(argv=None):
                         help="results file whose tagging section is written (default: %(default)s)")
     parser.add_argument("--skip-old", action="store_true",
                         help="leave out draw.py of commit 9c0eb22 (the slowest command)")
+    parser.add_argument("--limit-only", action="store_true",
+                        help="only the limit and tag.py's share of it (no draw.py)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="tag.py and Pillow timed in turns, best of this many (default: "
+                             "%(default)s)")
+    parser.add_argument("--limit-out", type=Path, default=ROOT / "bench" / "tagging_results.md",
+                        help="results file of the limit (default: %(default)s)")
     return parser.parse_args(argv)
 
 
@@ -155,6 +169,10 @@ def run_all(args, work):
                              capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
     results = {"pictures": n, "run": str(args.run or "untrained resnet, 100 px, 38 tags")}
+    results["limit"] = tagging_limit.study(str(work / "pictures"), str(run), str(work / "onnx"),
+                                           machine.cores(), args.rounds)
+    if args.limit_only:
+        return results
     decode = subprocess.run([py, "-c", DECODE, str(work / "pictures")], check=True,
                             capture_output=True, text=True).stdout.split()
     results["pillow"] = {"seconds": float(decode[2]), "decoded": int(decode[1]),
@@ -257,6 +275,14 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="bench-tagging-") as tmp:
         results = run_all(args, Path(tmp))
     described = machine.describe()
+    limit = [f"# tag.py against this machine's limit (bench/tagging.py)", "",
+             f"Run: {results['run']}, and its ONNX export. `python bench/tagging.py --pictures "
+             f"FOLDER --limit-only [--run RUN]` on {time.strftime('%Y-%m-%d %H:%M')}.", "",
+             *tagging_limit.report(results["limit"]), "", *(f"- {d}" for d in described)]
+    args.limit_out.write_text("\n".join(limit) + "\n")
+    print("\n".join(limit) + f"\nwrote {args.limit_out}")
+    if args.limit_only:
+        return results
     lines = [f"- {described[0]}", f"- {described[-1]}", "", *report(results, meter.others())]
     replace_section(args.out, "Tagging real pictures (bench/tagging.py)", lines)
     print("\n".join(lines) + f"\nwrote the tagging section of {args.out}")

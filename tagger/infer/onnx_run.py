@@ -107,6 +107,10 @@ def onnx_session(model_file, device="cpu"):
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only: its warnings about unused initialisers are noise
+    # its threads sleep between batches instead of spinning: the decoding workers share the
+    # cores, and spinning took 8% of a tagging run's CPU from them (docs/benchmarks.md)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return devices.onnx_session(model_file, options, device)
 
 
