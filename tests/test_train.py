@@ -175,7 +175,7 @@ def test_each_epoch_shows_a_bar_then_one_short_line(tmp_path):
         assert term.wait(180) == 0, term.output
     out = re.sub(r"\r *\r", "\n", term.output.replace("\r\n", "\n"))  # a cleared bar
     summary = re.search(r"^epoch 1/1: loss [\d.]+, val loss [\d.]+, val PR-AUC [\d.]+, "
-                        r"val F1 [\d.]+ \([\d.]+ s\)$", out, re.M)
+                        r"val F1 [\d.]+ \([\d.]+ s, [\d,]+ images/s\)$", out, re.M)
     assert summary, out
     before = out[:summary.start()]
     drawn = re.findall(r"epoch 1/1:\s+\d+%[^\r\n]*?\| *(\d+)/80 [^\r\n]*?images/s, loss [\d.]+",

@@ -1,5 +1,6 @@
 """The demo: a generated Safebooru-like dataset served on 127.0.0.1, run through all stages."""
 import functools
+import os
 import subprocess
 import sys
 import threading
@@ -79,7 +80,10 @@ def fresh_character(folder, seed, size=256):
 def generate(out, n, seed, base_url, size):
     """Write the thumbnails for the server and the CSV where a user keeps theirs."""
     server_dir = out / "server"
-    csv_path = write_dataset(server_dir, n, seed=seed, base_url=base_url, size=size)
+    workers = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                  else os.cpu_count() or 1)  # the same posts, drawn on every core
+    csv_path = write_dataset(server_dir, n, seed=seed, base_url=base_url, size=size,
+                             workers=workers)
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
     csv_path.replace(DataFolder(data).csv)

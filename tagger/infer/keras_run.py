@@ -88,6 +88,8 @@ def load_run(path):
                                 f"folder train.py wrote, or train again (python train.py --run "
                                 f"{path} --overwrite)")
     settings = _read_settings(folder.args)
+    from ..train import layers  # noqa: F401  (registers the networks' own layers for loading)
+
     # predicting needs no loss or optimiser; so a --loss asl model loads in a fresh process
     # without its custom loss class (tagger.train.recipe registers it for keras.models.load_model)
     try:

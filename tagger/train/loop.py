@@ -11,6 +11,8 @@ import numpy as np
 
 from .recipe import make_metrics, per_example_loss
 
+BAR_EVERY = 10  # steps between updates of the bar's rate and running loss
+
 
 class Loop:
     """Training and validation steps of one model under one tf.distribute strategy.
@@ -78,22 +80,27 @@ class Loop:
         return val_step
 
     def train_epoch(self, iterator, steps, bar=None):
-        """Run `steps` training steps; return the epoch's training logs. A tqdm `bar` counts
-        the batches and shows images per second and the epoch's running loss."""
+        """Run `steps` training steps; return the epoch's training logs, with the images per
+        second of its steps after the first (which also traces the graph in a first epoch).
+        A tqdm `bar` counts the batches and shows the rate and the epoch's running loss
+        (every BAR_EVERY steps)."""
         for metric in self.train_metrics:
             metric.reset_state()
+        start = time.perf_counter()
         for step in range(steps):
-            self._train_step(iterator)
+            self._train_step(iterator)  # returns once the step has run
+            if step == 0:
+                first = time.perf_counter()
             if bar is None or bar.disable:
                 continue
-            if step == 0:  # the rate counts from here: the first step also traces the graph
-                first = time.perf_counter()
-            else:
+            if step and (step % BAR_EVERY == 0 or step == steps - 1):  # the loss waits for it
                 rate = f"{step * self.global_batch / (time.perf_counter() - first):,.0f}"
                 loss = float(self.train_metrics[0].result())
                 bar.set_postfix_str(f"{rate} images/s, loss {loss:.4f}", refresh=False)
             bar.update(1)
-        return self._results(self.train_metrics, "")
+        counted, since = (steps - 1, first) if steps > 1 else (1, start)
+        rate = counted * self.global_batch / max(time.perf_counter() - since, 1e-9)
+        return {**self._results(self.train_metrics, ""), "images_per_second": round(rate, 1)}
 
     def evaluate(self, dataset):
         """Validation logs (val_loss, ...) over every worker's share of the validation set."""

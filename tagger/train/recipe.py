@@ -95,10 +95,12 @@ EPOCH_LINE = (("loss", "loss"), ("val_loss", "val loss"), ("val_pr_auc", "val PR
 
 
 def epoch_line(epoch, epochs, logs):
-    """'epoch 3/30: loss 0.2514, val loss 0.2701, val PR-AUC 0.612, val F1 0.548 (41.2 s)'."""
+    """'epoch 3/30: loss 0.2514, val loss 0.2701, val PR-AUC 0.612, val F1 0.548 (41.2 s,
+    310 images/s)': the rate is the training steps' (tagger.train.loop)."""
     numbers = ", ".join(f"{name} {logs[key]:.4f}" if "loss" in key else f"{name} {logs[key]:.3f}"
                         for key, name in EPOCH_LINE if key in logs)
-    return f"epoch {epoch + 1}/{epochs}: {numbers} ({logs['seconds']:.1f} s)"
+    rate = f", {logs['images_per_second']:,.0f} images/s" if "images_per_second" in logs else ""
+    return f"epoch {epoch + 1}/{epochs}: {numbers} ({logs['seconds']:.1f} s{rate})"
 
 
 def best_so_far(history, monitor):
