@@ -223,3 +223,13 @@ def test_quiet_draws_no_bar_in_a_terminal(tmp_path):
     with Terminal("train.py", *train_args(data, tmp_path / "r", "--epochs", "1", "--quiet")) as term:
         assert term.wait(180) == 0, term.output
     assert "%|" not in term.output and re.search(r"^epoch 1/1: loss ", term.output, re.M)
+
+
+def test_the_memory_estimate_before_caching_says_where_images_are_read_from():
+    from tagger.train.dataset import cache_line
+
+    assert cache_line(2400, 80, 2048, False) == (
+        "2,400 images at 80x80 take about 44 MiB decoded: cached in memory (--cache-mb 2,048)")
+    big = cache_line(3_000_000, 448, 2048, True)
+    assert big.startswith("3,000,000 images at 448x448 take about 1,682.3 GiB decoded, more than")
+    assert big.endswith("read from TFRecord shards")

@@ -165,3 +165,15 @@ def augmenter(spec):
 def fits_in_memory(n_images, image_size, budget_bytes):
     """Whether decoded uint8 images would fit in the cache budget."""
     return n_images * image_size * image_size * 3 <= budget_bytes
+
+
+def cache_line(n_images, image_size, cache_mb, tfrecords):
+    """The memory estimate train.py prints before it caches: what the decoded images take,
+    and where they will be read from."""
+    need = n_images * image_size * image_size * 3 / 2**20
+    size = f"{need / 1024:,.1f} GiB" if need >= 1024 else f"{need:,.0f} MiB"
+    head = f"{n_images:,} images at {image_size}x{image_size} take about {size} decoded"
+    if fits_in_memory(n_images, image_size, cache_mb * 2**20):
+        return f"{head}: cached in memory (--cache-mb {cache_mb:,})"
+    where = "TFRecord shards" if tfrecords else "their files, decoded again each epoch"
+    return f"{head}, more than --cache-mb {cache_mb:,}: read from {where}"

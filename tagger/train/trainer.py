@@ -9,7 +9,7 @@ from ..core.files import atomic_csv_writer, atomic_path
 from ..core.folders import RunFolder
 from ..core.progress import bar, plural
 from . import metrics
-from .dataset import InputSpec, fits_in_memory, make_dataset, sample_table
+from .dataset import InputSpec, cache_line, fits_in_memory, make_dataset, sample_table
 from .distributed import barrier, choose_strategy, describe_devices, write_dir
 from .loop import Checkpoints, Loop
 from .model import build_model
@@ -34,6 +34,8 @@ def datasets(cfg, parts, strategy, cluster):
     global_batch = cfg.batch_size * strategy.num_replicas_in_sync
     n_images = sum(len(p.ids) for p in parts.values()) // cluster.num_workers
     cache = fits_in_memory(n_images, cfg.image_size, cfg.cache_mb * 2**20)
+    if cluster.is_chief:
+        print(cache_line(n_images, cfg.image_size, cfg.cache_mb, cfg.tfrecords), flush=True)
     records = packed(cfg, paths, targets, strategy, cluster) if cfg.tfrecords and not cache \
         else None
 
