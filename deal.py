@@ -27,13 +27,13 @@ from tagger.core.images import FITS
 from tagger.core.progress import bar, count_lines
 from tagger.core.tags import load_dic, tag_to_folder
 from tagger.data import window
-from tagger.data.dealing import (Layout, link_done, make_plan, missing_folders,
-                                 move_stale_folders, windows)
+from tagger.data.dealing import (CHUNK_ROWS, Layout, link_done, make_plan, missing_folders,
+                                 move_stale_folders)
 from tagger.data.fetch import iter_images
 from tagger.data.grouping import JobRunner, iter_labels, write_label_rows
 from tagger.data.removals import iter_removed
 from tagger.data.safebooru import CsvFormatError, open_csv, read_rows
-from tagger.data.scratch import DealState
+from tagger.data.scratch import DealState, windows
 from tagger.data.sources import DEFAULT_COLUMN, recorded_column
 from tagger.data.stages import require_data_dir, require_downloaded
 
@@ -153,7 +153,7 @@ def resize_all(args, data, dic, state, no_bar):
     try:
         with bar(min(total, args.limit) if args.limit else total, "deal", "row",
                  disable=no_bar or None) as progress, JobRunner(args.workers) as run:
-            for rows in windows(read_rows(args.csv, args.limit)):
+            for rows in windows(read_rows(args.csv, args.limit), CHUNK_ROWS):
                 plan = make_plan(rows, dic, state, layout)
                 counts.update(plan.counts)
                 counts["relabelled"] += plan.relabelled

@@ -85,18 +85,6 @@ def make_plan(rows, dic, state, layout):
     return plan
 
 
-def windows(rows, size=CHUNK_ROWS):
-    """The rows in lists of `size`."""
-    chunk = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def link_done(pairs):
     """Link done images into tag folders where the link is missing; return how many."""
     made = 0

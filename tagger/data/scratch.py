@@ -22,16 +22,17 @@ _TABLES = (
 )
 
 
-def _batches(items, size=10000):
-    """Lists of up to `size` items, for executemany."""
-    batch = []
+def windows(items, size):
+    """`items` in lists of up to `size`: a bounded window at a time (CSV rows to plan, rows
+    for executemany)."""
+    window = []
     for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        window.append(item)
+        if len(window) >= size:
+            yield window
+            window = []
+    if window:
+        yield window
 
 
 class Scratch:
@@ -75,7 +76,7 @@ class DealState(Scratch):
         id already there replace it."""
         width = {"images": 2, "labels": 3, "removed": 2, "errors": 4}[table]
         marks = ", ".join("?" * width)
-        for batch in _batches(rows):
+        for batch in windows(rows, 10000):
             self.db.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", batch)
 
     def any(self, table):
