@@ -25,6 +25,17 @@ def kind_of(path):
     return "litert" if any(path.glob("*.tflite")) else "keras"
 
 
+def is_tagger(path):
+    """True for what open_tagger opens: a run folder with its model, an export or WD-layout
+    folder, or an .onnx or .tflite file."""
+    path = Path(path)
+    try:
+        kind = kind_of(path)
+    except ValueError:  # a file of another kind
+        return False
+    return kind != "keras" or RunFolder(path).model.is_file()
+
+
 def require_tagger(path):
     """Refuse, in one line, a --run or --model that holds no tagger, before any work is
     planned: also when nothing is left to do, so a typo is never taken for "all done"."""

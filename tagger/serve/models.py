@@ -4,8 +4,8 @@ import re
 import threading
 from pathlib import Path
 
-from ..core.folders import RunFolder
 from ..core.quiet import keep_quiet
+from ..infer.backends import is_tagger
 from ..infer.session import Choice, TaggerError, open_tagger
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -17,16 +17,6 @@ class Refused(Exception):
     def __init__(self, status, reason, headers=None):
         super().__init__(reason)
         self.status, self.reason, self.headers = status, reason, headers or {}
-
-
-def is_tagger(path):
-    """True for what open_tagger opens: a run folder, an export folder or file."""
-    if path.is_file():
-        return path.suffix.lower() in (".onnx", ".tflite")
-    if not path.is_dir():
-        return False
-    return (RunFolder(path).model.is_file() or any(path.glob("*.onnx"))
-            or any(path.glob("*.tflite")))
 
 
 class Models:
