@@ -19,6 +19,7 @@ WHAT = {
 
 # images each stage handles at N: test.py scores the 10% test split, draw.py one in a hundred
 SHARE = {"test": 0.1, "draw": 0.01}
+FULL_DUMP = 3_000_000  # rows of the Kaggle all_data.csv, about
 
 
 def _cell(entry, n):
@@ -41,9 +42,19 @@ def _verdict(first, last, growth):
     return f"time x{t:.2f}{cpu}, memory x{m:.2f} (images x{growth:g})"
 
 
+def _projected(first, last, n_first, n_last):
+    """Peak memory at the full dump's rows, carried on along the line through the two largest
+    sizes: an upper bound where the growth is a cache filling up or a vocabulary's."""
+    if first is None or last is None or n_last == n_first:
+        return "-"
+    per_image = (last["peak_mb"] - first["peak_mb"]) / (n_last - n_first)
+    return f"{last['peak_mb'] + per_image * (FULL_DUMP - n_last):,.0f} MB"
+
+
 def stage_table(results, sizes):
-    head = "| stage | " + " | ".join(f"{n:,} images" for n in sizes) + " | growth |"
-    lines = [head, "|" + "---|" * (len(sizes) + 2)]
+    head = ("| stage | " + " | ".join(f"{n:,} images" for n in sizes)
+            + f" | growth | memory at {FULL_DUMP:,} (projected) |")
+    lines = [head, "|" + "---|" * (len(sizes) + 3)]
     for stage in STAGES:
         entries = [results.get(f"{stage} {n}") for n in sizes]
         if not any(entries):
@@ -51,7 +62,8 @@ def stage_table(results, sizes):
         growth = sizes[-1] / sizes[0]
         lines.append(f"| {stage} | " + " | ".join(_cell(e, n * SHARE.get(stage, 1))
                                                   for e, n in zip(entries, sizes))
-                     + f" | {_verdict(entries[0], entries[-1], growth)} |")
+                     + f" | {_verdict(entries[0], entries[-1], growth)} | "
+                     f"{_projected(entries[-2], entries[-1], sizes[-2], sizes[-1])} |")
     extra = []
     for stage in ("train", "test"):
         for n in sizes:
@@ -104,6 +116,15 @@ def workers_table(results):
             f"({two / one:.2f}x) | {_cpu(results, 'workers 2 ')} |")
 
 
+def _loads(results):
+    """The one-minute load averages the measurements saw, as a sentence."""
+    loads = [e["load"] for e in results.values() if isinstance(e, dict) and "load" in e]
+    if not loads:
+        return "load average not recorded"
+    return (f"load average {min(loads):.1f} to {max(loads):.1f} while the stages ran (each "
+            f"stage's own processes included: deal.py and check.py run 2)")
+
+
 def write(path, results, args):
     """Write the Markdown file at `path`."""
     sizes = [n for n in args.sizes if any(k.endswith(f" {n}") for k in results)] or args.sizes
@@ -112,9 +133,7 @@ def write(path, results, args):
         "# Scale bench", "",
         f"`python bench/scale.py --sizes {','.join(map(str, args.sizes))} --csv-rows "
         f"{args.csv_rows} --steps {args.steps}` on {platform.processor() or platform.machine()}, "
-        f"{cores} cores. The machine was shared with other tests and "
-        f"trainings while this ran: times are noisy (load average 5 to 12 on 2 cores), "
-        f"which matters most for the shorter stages and the rate comparisons.", "",
+        f"{cores} cores, {_loads(results)}.", "",
         "Each cell: wall time (per image handled, process start-up included), CPU time (user + "
         "system, the process and its children: less disturbed by the other jobs than wall "
         "time) and peak resident memory of the stage's process and its children. "

@@ -104,3 +104,23 @@ def test_train_refuses_a_run_folder_in_use_and_writes_nothing(tmp_path, capsys):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_taking_a_data_folders_lock_clears_only_a_killed_runs_temporaries(tmp_path):
+    """What a killed run was writing goes, down to the tag folders; nothing else does, and
+    a name that only looks like a temporary in a folder too deep is left alone."""
+    data = tmp_path / "data"
+    tag = data / "anime_images" / "blue_hair"
+    tag.mkdir(parents=True)
+    left = [data / "images" / ".1.jpg.123-456.part", tag / ".x.123-456.png",
+            data / ".labels.csv.9-9.part"]
+    kept = [data / "images" / "1.jpg", tag / "2.jpg", data / "labels.csv",
+            tag / "deeper" / ".y.1-2.png", data / "images" / ".notes.part"]
+    for path in left + kept:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    from tagger.core.locks import data_folder
+
+    with data_folder(data):
+        assert [p for p in left if p.exists()] == []
+        assert [p for p in kept if not p.exists()] == []

@@ -36,19 +36,22 @@ def clear_temporaries(folder, depth=1):
     """Remove atomic_path's temporary files from `folder` and its sub-folders down to `depth`
     levels: what a killed run was writing. Call it only while no one else writes there (with
     the folder's lock held). Return how many were removed."""
-    removed = 0
-    try:
-        entries = list(os.scandir(folder))
+    removed, temporaries, folders = 0, [], []
+    try:  # only the names it acts on are kept, not every entry of a folder of 3M images
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if TEMPORARY_NAME.match(entry.name) and not entry.is_dir(follow_symlinks=False):
+                    temporaries.append(entry.path)
+                elif depth > 1 and entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.path)
     except (FileNotFoundError, NotADirectoryError):
         return 0
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            if depth > 1:
-                removed += clear_temporaries(entry.path, depth - 1)
-        elif TEMPORARY_NAME.match(entry.name):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(entry.path)
-                removed += 1
+    for path in temporaries:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+            removed += 1
+    for path in folders:
+        removed += clear_temporaries(path, depth - 1)
     return removed
 
 

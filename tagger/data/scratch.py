@@ -12,7 +12,8 @@ import os
 import sqlite3
 from contextlib import closing
 
-CACHE_KB = 16 * 1024  # SQLite's page cache: memory bounded whatever the number of rows
+CACHE_KB = 4 * 1024  # SQLite's page cache: memory bounded whatever the number of rows (16 MB
+# was no faster: deal.py at 200,000 images took 103 s with it, 104 s with 4 MB, and 11 MB more)
 
 _TABLES = (
     "CREATE TABLE images (id INTEGER PRIMARY KEY, name TEXT)",
