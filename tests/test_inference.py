@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw
 
 from tagger.infer.captions import CaptionStyle, split_tags
 from tagger.core.images import decode_rgb, prepare
-from tagger.infer.decoding import DecodeStream, InlineExecutor
+from tagger.infer.decoding import DecodeStream, InlineExecutor, open_pool
 from tagger.infer.pictures import find_pictures, mirror, plan_names
 from tagger.infer.session import choose
 
@@ -100,6 +100,36 @@ def test_decode_stream_keeps_order_and_reports_bad_files(tmp_path):
     assert [i.index for i in items] == [0, 1, 2]
     assert items[0].array.shape == (32, 32, 3) and items[1].array is None
     assert items[0].error is None and items[1].error  # the reason, for the summary
+
+
+class CountingExecutor(InlineExecutor):
+    """Runs each call at once, noting how many pictures each one carried."""
+
+    def __init__(self):
+        self.calls = []
+
+    def submit(self, fn, jobs, *args):
+        self.calls.append(len(jobs))
+        return super().submit(fn, jobs, *args)
+
+
+def test_decode_stream_sends_chunks_and_keeps_its_window(tmp_path):
+    good = tmp_path / "good.png"
+    drawn_picture((80, 60)).save(good)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff broken")
+    paths = [good, bad, *[good] * 9]
+    pool = CountingExecutor()
+    stream = DecodeStream(pool, paths, 32, "pad", window=6, chunk=4)
+    assert pool.calls == [4, 4]  # the first window, at once: up to 6 pictures, 4 a call
+    items = list(stream)
+    assert [i.index for i in items] == list(range(11))
+    assert [i.error is None for i in items] == [True, False, *[True] * 9]
+    assert pool.calls == [4, 4, 3]
+    with open_pool(2) as workers:  # real processes, a chunk each call
+        items = list(DecodeStream(workers, paths, 32, "pad", window=6, chunk=4))
+    assert [i.index for i in items] == list(range(11)) and items[1].error
+    assert all(i.array.shape == (32, 32, 3) for i in items if i.error is None)
 
 
 def test_choose_by_thresholds_or_threshold_then_at_most_max_tags():

@@ -2,6 +2,7 @@
 with a bounded window in flight."""
 import collections
 import concurrent.futures
+import itertools
 import multiprocessing
 import os
 import signal
@@ -117,33 +118,44 @@ def cap_side(img, max_side):
     return img.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
 
 
+def decode_jobs(jobs, size, fit, reduced, max_side=None, max_pixels=None):
+    """Worker: decode_job for each (index, path, draw file) of a chunk, in order. A chunk of a
+    few pictures a call cuts the pool's per-call cost (pickling, two pipe messages, waking
+    threads: 0.2 ms of CPU a call here) to a fraction of a picture's decode."""
+    return [decode_job(i, path, size, fit, reduced, draw_file, max_side, max_pixels)
+            for i, path, draw_file in jobs]
+
+
 class DecodeStream:
     """Decoded for every path, in order, with at most `window` pictures in flight, so
-    memory stays bounded however many pictures there are. The first window is submitted
-    at once: workers decode while the caller loads its model."""
+    memory stays bounded however many pictures there are, `chunk` pictures to a worker's
+    call. The first window is submitted at once: workers decode while the caller loads its
+    model."""
 
     def __init__(self, pool, paths, size, fit, reduced=True, window=128, draw_dir=None,
-                 max_side=None, max_pixels=None):
+                 max_side=None, max_pixels=None, chunk=4):
         self.paths = list(paths)
-        self.pool, self.jobs, self.pending = pool, iter(enumerate(self.paths)), collections.deque()
-        self.options = (size, fit, reduced)
-        self.draw_dir, self.max_side, self.max_pixels = draw_dir, max_side, max_pixels
-        while len(self.pending) < window and self._submit_next():
-            pass
+        self.pool, self.jobs, self.pending = pool, enumerate(self.paths), collections.deque()
+        self.options = (size, fit, reduced, max_side, max_pixels)
+        self.draw_dir, self.window, self.chunk = draw_dir, window, max(1, chunk)
+        self.in_flight = 0  # pictures submitted and not yet given to the caller
+        self._fill()
 
-    def _submit_next(self):
-        for i, path in self.jobs:
-            draw_file = str(Path(self.draw_dir) / f"{i}.npy") if self.draw_dir else None
-            self.pending.append(self.pool.submit(decode_job, i, path, *self.options,
-                                                 draw_file, self.max_side, self.max_pixels))
-            return True
-        return False
+    def _fill(self):
+        while self.in_flight < self.window:
+            jobs = [(i, path, str(Path(self.draw_dir) / f"{i}.npy") if self.draw_dir else None)
+                    for i, path in itertools.islice(self.jobs, self.chunk)]
+            if not jobs:
+                return
+            self.pending.append(self.pool.submit(decode_jobs, jobs, *self.options))
+            self.in_flight += len(jobs)
 
     def cancel(self):
         """Give up the pictures not yet decoding (the caller decodes them again otherwise)."""
         for future in self.pending:
             future.cancel()
         self.pending.clear()
+        self.in_flight = 0
 
     def __iter__(self):
         while self.pending:
@@ -153,5 +165,6 @@ class DecodeStream:
                 raise WorkerDied("a decoding process died (out of memory on a huge picture?); "
                                  "run the same command to continue, with --workers 1 if it "
                                  "happens again") from exc
-            self._submit_next()
-            yield done
+            self.in_flight -= len(done)
+            self._fill()  # the workers go on while the caller takes these
+            yield from done
