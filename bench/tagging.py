@@ -269,6 +269,11 @@ def report(r, others):
     return lines + notes
 
 
+def _run_name(run, given):
+    """The run as the results file names it: no folder of this machine."""
+    return f"the run `{Path(run).name}` given with --run" if given else run
+
+
 def main(argv=None):
     args = parse_args(argv)
     meter = machine.LoadMeter()
@@ -276,7 +281,8 @@ def main(argv=None):
         results = run_all(args, Path(tmp))
     described = machine.describe()
     limit = [f"# tag.py against this machine's limit (bench/tagging.py)", "",
-             f"Run: {results['run']}, and its ONNX export. `python bench/tagging.py --pictures "
+             f"Run: {_run_name(results['run'], args.run)}, and its ONNX export. "
+             f"`python bench/tagging.py --pictures "
              f"FOLDER --limit-only [--run RUN]` on {time.strftime('%Y-%m-%d %H:%M')}.", "",
              *tagging_limit.report(results["limit"]), "", *(f"- {d}" for d in described)]
     args.limit_out.write_text("\n".join(limit) + "\n")
