@@ -249,8 +249,9 @@ def write(out, run, found, rates, loads, others, rounds):
         base = rates.get(name.rsplit(" ", 1)[0] + " fp32", rates["onnx fp32"])
         lines.append(f"| {name} | {value:,.0f} | {value / base:.2f}x |")
     lines += ["", f"Load average (1 min) {loads[0]:.2f} at the start, {loads[1]:.2f} at the end; "
-              f"other processes used {others:.1f} cores on average meanwhile: speed on a "
-              f"shared machine is noise.", ""] + [f"- {line}" for line in machine.describe()]
+              f"other processes used {others:.1f} cores on average meanwhile: "
+              + ("an idle machine." if others < 0.2 else "a shared machine, whose speeds "
+                 "are noise."), ""] + [f"- {line}" for line in machine.describe()]
     out.write_text("\n".join(lines) + "\n")
     return lines
 
