@@ -309,7 +309,7 @@ def reproduce_failures(args, models, pictures, bad):
     return found
 
 
-def goals(rows, speeds):
+def goals(rows, speeds, load):
     """The issue's two goals, met or missed."""
     compared = [r for r in rows if "note" not in r and not r["broken"]]
     worst = min((r["same"] / r["of"] for r in compared), default=float("nan"))
@@ -321,7 +321,22 @@ def goals(rows, speeds):
             f"broken --tag_replacement aside; {sum('note' in r for r in rows)} pairs wait for "
             f"tag.py flags (see below);",
             f"- tag.py >= 3x kohya's pictures/s: {'met' if ratio >= 3 else 'missed'} "
-            f"({ratio:.1f}x at best, on this busy machine).", ""]
+            f"({ratio:.1f}x at best{'' if idle(load) else ', on a busy machine'}).",
+            ""]
+
+
+def idle(load):
+    """Nothing else was running when the bench started (it is the only load after that)."""
+    return load < 1.0
+
+
+def machine_line(load):
+    if idle(load):
+        return (f"The machine was idle when the bench started (load average {load:.2f}); the "
+                f"load averages beside the speeds are the bench's own earlier runs.")
+    return (f"The machine was busy: load average {load:.2f} when the bench started (other jobs "
+            f"shared its cores), so the speeds below are noise; rerun it on an idle machine "
+            f"with the command in bench/kohya.py's docstring.")
 
 
 def report(args, n, bad, characters, rows, speeds, failures, agree):
@@ -339,9 +354,7 @@ def report(args, n, bad, characters, rows, speeds, failures, agree):
              f"({len(bad) or 'none'} left out as unreadable), {len(os.sched_getaffinity(0))} "
              f"cores. The model: the run's wd14 export; for the character pairs its last "
              f"{len(characters)} tags ({', '.join(characters)}) relabelled as characters.", "",
-             f"The machine was busy: load average {args.start_load:.2f} when the bench started "
-             f"(other jobs shared its cores), so the speeds below are noise; rerun it on an "
-             f"idle machine with the command in bench/kohya.py's docstring.", "",
+             machine_line(args.start_load), "",
              "## The same caption sets, flag pair by flag pair", "",
              "| pair | kohya | tag.py | same sets | kohya failed | tag.py failed |",
              "|---|---|---|---|---|---|"]
@@ -363,7 +376,7 @@ def report(args, n, bad, characters, rows, speeds, failures, agree):
     lines += [f"| {s['what']} | {s['seconds']:.1f} | {s['per_s']:.1f} | "
               f"{s['per_s'] / speeds[0]['per_s']:.1f}x | {s['load']:.2f} |"
               + (f" failed: {s['failed']}" if s["failed"] else "") for s in speeds]
-    lines[6:6] = goals(rows, speeds)
+    lines[6:6] = goals(rows, speeds, args.start_load)
     lines += ["", f"kohya's script on the run's cl_tagger export (`export.py --format cl_tagger`, "
               f"as a repo id with a subfolder) against the same script on its wd14 export: "
               f"the same tag sets on {agree} of {n} pictures."]
