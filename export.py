@@ -42,8 +42,10 @@ def parse_args(argv=None):
     parser.add_argument("--thresholds", choices=("none", "tuned"), help=cli.SUPPRESS)  # old
     parser.add_argument("--threshold", type=cli.ranged(float, 0, 1, low_open=True, high_open=True),
                         default=0.35,
-                        help="the threshold the tool will use (kohya's --thresh, the webui's "
-                             "and imgutils' general threshold)")
+                        help="with --tuned: the one threshold the tool will use (kohya's "
+                             "--thresh, the webui's and imgutils' general threshold), which the "
+                             "folded thresholds are shifted to; without --tuned the tool's own "
+                             "threshold applies to the raw scores")
     cli.spell(parser, "--tool-threshold", "--threshold", deprecated=True)
     parser.add_argument("--resize", choices=("bicubic", "area"), default="bicubic",
                         help="wd14 and cl_tagger: how the graph shrinks 448 to the run's size: Pillow's "
