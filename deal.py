@@ -53,7 +53,7 @@ def parse_args(argv=None):
                              f"100)")
     parser.add_argument("--fit", choices=FITS, default=None,
                         help="pad: keep the aspect ratio, pad to a square with white; "
-                             "stretch: plain resize (the original) (default: the recorded "
+                             "stretch: plain resize, as the original did (default: the recorded "
                              "fit, else pad)")
     window.add_limit(parser)
     cli.add_workers(parser, cli.default_workers(), "processes")

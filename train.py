@@ -46,8 +46,8 @@ def parse_args(argv=None):
     add_flags(groups)
     groups["Run"].add_argument(
         "--local-workers", type=cli.non_negative_int, default=0,
-        help="train as a cluster of this many workers on this machine (to try multi-worker "
-             "training; on many machines set TF_CONFIG instead)")
+        help="train as a cluster of this many workers on this machine, to try multi-worker "
+             "training; on many machines set TF_CONFIG instead")
     cli.add_seed(groups["Run"])
     cli.add_overwrite(groups["Run"], "start over; the old run folder is moved to "
                                      "RUN.replaced-<time>")

@@ -48,18 +48,18 @@ class TrainConfig:
                        "seed_cnn, the original 11-layer CNN", choices=MODELS)
     loss: str = _flag("Model", "bce", "bce: one sigmoid per tag, all of an image's tags "
                       "positive; asl: the same with the asymmetric loss of multi-label taggers; "
-                      "softmax: one sample per image and tag folder (the original)",
+                      "softmax: one sample per image and tag folder, as the original did",
                       choices=LOSSES)
     label_smoothing: float = _flag("Model", 0.0, "move targets this far towards 0.5, in [0, 1)",
                                    type=cli.fraction)
-    epochs: int = _flag("Optimiser", 30, "epochs to train (the cosine schedule spans them)",
+    epochs: int = _flag("Optimiser", 30, "epochs to train; the cosine schedule spans them",
                         type=cli.positive_int)
     batch_size: int = _flag("Optimiser", 128, "images per step", type=cli.positive_int)
     lr: float = _flag("Optimiser", 2e-3, "Adam learning rate", type=cli.positive_float)
     schedule: str = _flag("Optimiser", "cosine", "learning rate: constant, or cosine decay "
                           "over --epochs", choices=("constant", "cosine"))
-    warmup_epochs: float = _flag("Optimiser", 1.0, "linear warm-up from 0 to --lr first (with "
-                                 "--schedule cosine)", type=cli.non_negative_float)
+    warmup_epochs: float = _flag("Optimiser", 1.0, "linear warm-up from 0 to --lr first, with "
+                                 "--schedule cosine", type=cli.non_negative_float)
     flip: bool = _flag("Augmentation", True, "random horizontal flips while training",
                        action=argparse.BooleanOptionalAction)
     shift: float = _flag("Augmentation", 0.1, "random shifts up to this fraction of the side "
